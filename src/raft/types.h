@@ -1,0 +1,46 @@
+// types.h — the value types Raft and its storage share: Term, Index, NodeId,
+// Entry.
+//
+// Dependency-free on purpose: storage/ includes this header and nothing else
+// from raft/ (STYLE.md section 1). Term, Index and NodeId are distinct types,
+// so a term cannot be passed where an index is expected.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+
+namespace raftkv::raft {
+
+template <typename Tag>
+struct StrongU64 {
+    std::uint64_t value = 0;
+
+    constexpr StrongU64() = default;
+    constexpr explicit StrongU64(std::uint64_t v) : value(v) {}
+    constexpr auto operator<=>(const StrongU64&) const = default;
+    constexpr StrongU64 next() const { return StrongU64(value + 1); }
+    constexpr StrongU64 prev() const { return StrongU64(value - 1); }
+};
+
+using Term = StrongU64<struct TermTag>;
+using Index = StrongU64<struct IndexTag>;
+using NodeId = StrongU64<struct NodeIdTag>;
+
+enum class EntryType : std::uint8_t {
+    kCommand = 1,  // a state machine command (kv/command_codec.h)
+    kNoop = 2,     // appended by a new leader; applies nothing
+};
+
+// One record of the replicated log. Index 0 and term 0 mean "none": the
+// first real entry has index 1.
+struct Entry {
+    Term term;
+    Index index;
+    EntryType type = EntryType::kCommand;
+    std::string data;
+
+    bool operator==(const Entry&) const = default;
+};
+
+}  // namespace raftkv::raft
