@@ -1,0 +1,175 @@
+// client_connection.cc — request parsing, ordered replies and flow control.
+#include "net/client_connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/assert.h"
+#include "resp/reply_writer.h"
+
+namespace raftkv::net {
+namespace {
+constexpr std::size_t kReadChunkBytes = 16 * 1024;
+}
+
+ClientConnection::ClientConnection(asio::ip::tcp::socket socket, std::uint64_t id,
+                                   RequestHandler* handler, const ConnectionLimits& limits)
+    : socket_(std::move(socket)),
+      id_(id),
+      handler_(handler),
+      limits_(limits),
+      parser_(limits.parser),
+      input_(kReadChunkBytes) {
+    asio::error_code ec;
+    const auto endpoint = socket_.remote_endpoint(ec);
+    if (!ec) peer_address_ = fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+ClientConnection::~ClientConnection() = default;
+
+void ClientConnection::start() { read_more(); }
+
+bool ClientConnection::is_read_blocked() const {
+    return slots_.size() >= limits_.pending_replies_max ||
+           output_.size() + writing_.size() >= limits_.output_bytes_max;
+}
+
+void ClientConnection::read_more() {
+    if (!open_ || closing_ || is_reading_ || is_read_blocked()) return;
+    is_reading_ = true;
+    socket_.async_read_some(asio::buffer(input_),
+                            [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                                self->on_read(ec, n);
+                            });
+}
+
+void ClientConnection::on_read(const asio::error_code& ec, std::size_t n) {
+    is_reading_ = false;
+    if (!open_) return;
+    if (ec) {
+        // EOF or reset: the client is gone. Writes it sent still commit;
+        // their replies have nowhere to go.
+        close();
+        return;
+    }
+    process_input(n);
+    if (open_) {
+        schedule_flush();
+        read_more();
+    }
+}
+
+void ClientConnection::process_input(std::size_t n) {
+    std::string_view in(input_.data(), n);
+    while (!in.empty() && open_ && !closing_) {
+        std::size_t consumed = 0;
+        const resp::ParseStatus status = parser_.parse(in, &consumed);
+        RAFTKV_ASSERT(consumed <= in.size(), "parser consumed {} of {}", consumed, in.size());
+        in.remove_prefix(consumed);
+        if (status == resp::ParseStatus::kNeedMore) {
+            RAFTKV_ASSERT(in.empty(), "parser needs more with {} bytes unread", in.size());
+            break;
+        }
+        if (status == resp::ParseStatus::kMalformed) {
+            protocol_error(parser_.error());
+            return;
+        }
+        const std::uint64_t slot = next_slot_++;
+        slots_.emplace_back();
+        handler_->on_request(*this, slot, parser_.args());
+    }
+}
+
+void ClientConnection::protocol_error(const std::string& message) {
+    // As Redis does: reply with the error, then close once it is sent.
+    spdlog::debug("client {} ({}): {}", id_, peer_address_, message);
+    const std::uint64_t slot = next_slot_++;
+    slots_.emplace_back();
+    resp::ReplyWriter(reply_buffer(slot)).error("ERR " + message);
+    finish(slot);
+    close_after_replies();
+}
+
+std::string* ClientConnection::reply_buffer(std::uint64_t slot) {
+    RAFTKV_ASSERT(slot >= first_slot_ && slot < next_slot_, "slot {} not in [{}, {})", slot,
+                  first_slot_, next_slot_);
+    // The oldest pending reply goes straight to the output buffer.
+    if (slot == first_slot_) return &output_;
+    return &slots_[slot - first_slot_].reply;
+}
+
+void ClientConnection::finish(std::uint64_t slot) {
+    if (!open_) return;
+    RAFTKV_ASSERT(slot >= first_slot_ && slot < next_slot_, "slot {} not in [{}, {})", slot,
+                  first_slot_, next_slot_);
+    Slot& s = slots_[slot - first_slot_];
+    RAFTKV_ASSERT(!s.is_done, "slot {} finished twice", slot);
+    s.is_done = true;
+    drain_done_slots();
+    schedule_flush();
+    maybe_resume_reading();
+}
+
+void ClientConnection::drain_done_slots() {
+    while (!slots_.empty() && slots_.front().is_done) {
+        // The front slot wrote into output_ directly; others kept their own.
+        output_.append(slots_.front().reply);
+        slots_.pop_front();
+        ++first_slot_;
+    }
+}
+
+void ClientConnection::schedule_flush() {
+    if (flush_scheduled_ || !open_) return;
+    flush_scheduled_ = true;
+    // Flush after the current batch of work so replies share one write.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        self->flush_scheduled_ = false;
+        self->flush();
+    });
+}
+
+void ClientConnection::flush() {
+    if (!open_ || is_writing_) return;
+    if (output_.empty()) {
+        if (closing_ && slots_.empty()) close();
+        return;
+    }
+    is_writing_ = true;
+    writing_.swap(output_);
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                          self->on_written(ec);
+                      });
+}
+
+void ClientConnection::on_written(const asio::error_code& ec) {
+    is_writing_ = false;
+    writing_.clear();
+    if (ec) {
+        close();
+        return;
+    }
+    flush();
+    maybe_resume_reading();
+}
+
+void ClientConnection::maybe_resume_reading() {
+    if (open_ && !closing_ && !is_reading_ && !is_read_blocked()) read_more();
+}
+
+void ClientConnection::close_after_replies() {
+    closing_ = true;
+    schedule_flush();
+}
+
+void ClientConnection::close() {
+    if (!open_) return;
+    open_ = false;
+    asio::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    handler_->on_close(*this);
+}
+
+}  // namespace raftkv::net

@@ -1,0 +1,360 @@
+// server_commands.cc — the commands a server answers itself, without the
+// state machine: connection commands (PING, ECHO, QUIT, HELLO, SELECT,
+// CLIENT) and introspection (INFO, COMMAND, CONFIG GET).
+//
+// They never touch the key space and are never logged. Reply shapes follow
+// Redis 7 so that redis-cli, redis-benchmark and client libraries work.
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "kv/commands.h"
+#include "kv/glob.h"
+#include "resp/reply_writer.h"
+#include "server/server.h"
+
+namespace raftkv::server {
+namespace {
+
+constexpr std::string_view kRaftkvVersion = "0.1.0";
+// The Redis version whose commands and replies raftkv follows; clients read
+// it from HELLO and INFO to pick features.
+constexpr std::string_view kRedisVersion = "7.0.0";
+
+struct ServerCommandInfo {
+    std::string_view name;
+    int arity;
+    std::string_view flags;
+    std::string_view summary;
+};
+
+constexpr ServerCommandInfo kServerCommands[] = {
+    {"ping", -1, "fast", "Returns PONG, or the argument"},
+    {"echo", 2, "fast", "Returns the given string"},
+    {"quit", -1, "fast", "Closes the connection after the replies already due"},
+    {"hello", -1, "fast", "Handshake: only protocol 2 (RESP2) is served"},
+    {"select", 2, "fast", "Selects database 0, the only one"},
+    {"info", -1, "", "Server information and statistics"},
+    {"command", -1, "", "Describes the commands"},
+    {"config", -2, "", "CONFIG GET parameter: the server's settings (read only)"},
+    {"client", -2, "", "CLIENT ID | GETNAME | SETNAME name | SETINFO | INFO"},
+};
+
+const ServerCommandInfo* find_server_command(std::string_view name) {
+    for (const ServerCommandInfo& c : kServerCommands) {
+        if (c.name == name) return &c;
+    }
+    return nullptr;
+}
+
+bool arity_ok(int arity, std::size_t argc) {
+    return arity >= 0 ? argc == static_cast<std::size_t>(arity)
+                      : argc >= static_cast<std::size_t>(-arity);
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+void write_flags(resp::ReplyWriter& out, std::string_view flags) {
+    std::vector<std::string_view> words;
+    while (!flags.empty()) {
+        const auto sp = flags.find(' ');
+        if (sp != 0) words.push_back(flags.substr(0, sp));
+        if (sp == std::string_view::npos) break;
+        flags.remove_prefix(sp + 1);
+    }
+    out.array_header(words.size());
+    for (std::string_view w : words) out.simple(w);
+}
+
+// One element of the COMMAND reply (Redis 7: ten fields).
+void write_command_entry(resp::ReplyWriter& out, std::string_view name, int arity,
+                         std::string_view flags, int first, int last, int step) {
+    out.array_header(10);
+    out.bulk(name);
+    out.integer(arity);
+    write_flags(out, flags);
+    out.integer(first);
+    out.integer(last);
+    out.integer(step);
+    out.array_header(0);  // ACL categories
+    out.array_header(0);  // tips
+    out.array_header(0);  // key specs
+    out.array_header(0);  // subcommands
+}
+
+// One value of the COMMAND DOCS map: summary, since, group, complexity.
+void write_command_doc(resp::ReplyWriter& out, std::string_view name, std::string_view summary,
+                       std::string_view group) {
+    out.bulk(name);
+    out.array_header(8);
+    out.bulk("summary");
+    out.bulk(summary);
+    out.bulk("since");
+    out.bulk("1.0.0");
+    out.bulk("group");
+    out.bulk(group);
+    out.bulk("complexity");
+    out.bulk("O(1)");
+}
+
+std::size_t command_count() {
+    return kv::all_commands().size() + std::size(kServerCommands);
+}
+
+void write_hello(resp::ReplyWriter& out, std::uint64_t client_id) {
+    out.array_header(14);
+    out.bulk("server");
+    out.bulk("redis");
+    out.bulk("version");
+    out.bulk(kRedisVersion);
+    out.bulk("proto");
+    out.integer(2);
+    out.bulk("id");
+    out.integer(static_cast<std::int64_t>(client_id));
+    out.bulk("mode");
+    out.bulk("standalone");
+    out.bulk("role");
+    out.bulk("master");
+    out.bulk("modules");
+    out.array_header(0);
+}
+
+}  // namespace
+
+bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
+                                std::string_view name, std::vector<std::string>& args) {
+    const ServerCommandInfo* cmd = find_server_command(name);
+    if (cmd == nullptr) return false;
+    resp::ReplyWriter out(conn.reply_buffer(slot));
+    const std::size_t argc = args.size();
+    if (!arity_ok(cmd->arity, argc)) {
+        out.error(fmt::format("ERR wrong number of arguments for '{}' command", name));
+        conn.finish(slot);
+        return true;
+    }
+
+    if (name == "ping") {
+        if (argc == 1) {
+            out.simple("PONG");
+        } else if (argc == 2) {
+            out.bulk(args[1]);
+        } else {
+            out.error("ERR wrong number of arguments for 'ping' command");
+        }
+    } else if (name == "echo") {
+        out.bulk(args[1]);
+    } else if (name == "quit") {
+        out.simple("OK");
+        conn.finish(slot);
+        conn.close_after_replies();
+        return true;
+    } else if (name == "hello") {
+        if (argc >= 2 && args[1] != "2") {
+            if (args[1] == "3") {
+                out.error("NOPROTO sorry, this protocol version is not supported");
+            } else {
+                out.error("ERR Protocol version is not an integer or out of range");
+            }
+        } else {
+            bool ok = true;
+            for (std::size_t i = 2; i < argc && ok; ++i) {
+                const std::string opt = lower(args[i]);
+                if (opt == "setname" && i + 1 < argc) {
+                    conn.name = args[++i];
+                } else if (opt == "auth" && i + 2 < argc) {
+                    out.error("ERR AUTH is not supported: raftkv has no users or passwords");
+                    ok = false;
+                } else {
+                    out.error(fmt::format("ERR Syntax error in HELLO option '{}'", args[i]));
+                    ok = false;
+                }
+            }
+            if (ok) write_hello(out, conn.id());
+        }
+    } else if (name == "select") {
+        if (args[1] == "0") {
+            out.simple("OK");
+        } else {
+            out.error("ERR DB index is out of range");
+        }
+    } else if (name == "info") {
+        out.bulk(info(argc >= 2 ? lower(args[1]) : std::string("default")));
+    } else if (name == "command") {
+        const std::string sub = argc >= 2 ? lower(args[1]) : std::string();
+        if (argc == 1) {
+            out.array_header(command_count());
+            for (const kv::CommandInfo& c : kv::all_commands()) {
+                write_command_entry(out, c.name, c.arity, c.flags, c.first_key, c.last_key,
+                                    c.key_step);
+            }
+            for (const ServerCommandInfo& c : kServerCommands) {
+                write_command_entry(out, c.name, c.arity, c.flags, 0, 0, 0);
+            }
+        } else if (sub == "count") {
+            out.integer(static_cast<std::int64_t>(command_count()));
+        } else if (sub == "docs") {
+            // With names: only those; without: all.
+            std::vector<std::pair<std::string_view, std::string_view>> docs;
+            for (const kv::CommandInfo& c : kv::all_commands()) {
+                docs.emplace_back(c.name, c.summary);
+            }
+            for (const ServerCommandInfo& c : kServerCommands) docs.emplace_back(c.name, c.summary);
+            std::vector<std::pair<std::string_view, std::string_view>> chosen;
+            for (const auto& d : docs) {
+                bool wanted = argc == 2;
+                for (std::size_t i = 2; i < argc && !wanted; ++i) wanted = lower(args[i]) == d.first;
+                if (wanted) chosen.push_back(d);
+            }
+            out.array_header(chosen.size() * 2);
+            for (const auto& [n, summary] : chosen) {
+                write_command_doc(out, n, summary,
+                                  kv::find_command(n) != nullptr ? "string" : "connection");
+            }
+        } else if (sub == "info") {
+            out.array_header(argc - 2);
+            for (std::size_t i = 2; i < argc; ++i) {
+                const std::string n = lower(args[i]);
+                if (const kv::CommandInfo* c = kv::find_command(n)) {
+                    write_command_entry(out, c->name, c->arity, c->flags, c->first_key,
+                                        c->last_key, c->key_step);
+                } else if (const ServerCommandInfo* s = find_server_command(n)) {
+                    write_command_entry(out, s->name, s->arity, s->flags, 0, 0, 0);
+                } else {
+                    out.null_array();
+                }
+            }
+        } else {
+            out.error(fmt::format(
+                "ERR unknown subcommand '{}'. Try COMMAND HELP.", std::string_view(args[1])));
+        }
+    } else if (name == "config") {
+        const std::string sub = lower(args[1]);
+        if (sub == "get" && argc >= 3) {
+            const std::pair<std::string_view, std::string> params[] = {
+                {"appendonly", "yes"},
+                {"appendfsync", "always"},
+                {"save", ""},
+                {"databases", "1"},
+                {"port", std::to_string(self_.port)},
+                {"bind", self_.host},
+                {"dir", config_.data_dir.string()},
+                {"maxclients", std::to_string(config_.clients_max)},
+                {"proto-max-bulk-len", std::to_string(config_.bulk_bytes_max)},
+                {"snapshot-log-bytes", std::to_string(config_.snapshot_log_bytes)},
+            };
+            std::vector<const std::pair<std::string_view, std::string>*> hits;
+            for (const auto& p : params) {
+                for (std::size_t i = 2; i < argc; ++i) {
+                    if (kv::glob_match(lower(args[i]), p.first)) {
+                        hits.push_back(&p);
+                        break;
+                    }
+                }
+            }
+            out.array_header(hits.size() * 2);
+            for (const auto* p : hits) {
+                out.bulk(p->first);
+                out.bulk(p->second);
+            }
+        } else if (sub == "set" || sub == "resetstat" || sub == "rewrite") {
+            out.error("ERR raftkv's configuration is read only at run time; "
+                      "restart the server with new flags");
+        } else {
+            out.error(fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. "
+                                  "Try CONFIG HELP.",
+                                  std::string_view(args[1])));
+        }
+    } else if (name == "client") {
+        const std::string sub = lower(args[1]);
+        if (sub == "id" && argc == 2) {
+            out.integer(static_cast<std::int64_t>(conn.id()));
+        } else if (sub == "getname" && argc == 2) {
+            if (conn.name.empty()) {
+                out.null_bulk();
+            } else {
+                out.bulk(conn.name);
+            }
+        } else if (sub == "setname" && argc == 3) {
+            if (args[2].find_first_of(" \n\r") != std::string::npos) {
+                out.error("ERR Client names cannot contain spaces, newlines or special "
+                          "characters.");
+            } else {
+                conn.name = args[2];
+                out.simple("OK");
+            }
+        } else if (sub == "setinfo" && argc == 4) {
+            out.simple("OK");  // library name and version: accepted, not kept
+        } else if (sub == "info" && argc == 2) {
+            out.bulk(fmt::format("id={} addr={} name={}\n", conn.id(), conn.peer_address(),
+                                 conn.name));
+        } else {
+            out.error(fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. "
+                                  "Try CLIENT HELP.",
+                                  std::string_view(args[1])));
+        }
+    }
+    conn.finish(slot);
+    return true;
+}
+
+std::string Server::info(std::string_view section) const {
+    const bool all = section == "default" || section == "all" || section == "everything";
+    std::string s;
+    auto header = [&](std::string_view name, std::string_view title) {
+        if (!all && section != name) return false;
+        if (!s.empty()) s += "\r\n";
+        s += fmt::format("# {}\r\n", title);
+        return true;
+    };
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now() - started_at_)
+                            .count();
+    if (header("server", "Server")) {
+        s += fmt::format("redis_version:{}\r\n", kRedisVersion);
+        s += fmt::format("raftkv_version:{}\r\n", kRaftkvVersion);
+        s += "redis_mode:standalone\r\n";
+        s += fmt::format("process_id:{}\r\n", ::getpid());
+        s += fmt::format("node_id:{}\r\n", self_.id.value);
+        s += fmt::format("tcp_port:{}\r\n", self_.port);
+        s += fmt::format("uptime_in_seconds:{}\r\n", uptime);
+    }
+    if (header("clients", "Clients")) {
+        s += fmt::format("connected_clients:{}\r\n", connections_.size());
+        s += fmt::format("maxclients:{}\r\n", config_.clients_max);
+        s += fmt::format("pending_writes:{}\r\n", proposals_.size());
+    }
+    if (header("persistence", "Persistence")) {
+        s += "loading:0\r\n";
+        s += "aof_enabled:1\r\n";
+        s += fmt::format("data_dir:{}\r\n", config_.data_dir.string());
+        s += fmt::format("log_last_index:{}\r\n", next_index_.value - 1);
+        s += fmt::format("log_applied_index:{}\r\n", applied_.value);
+        s += fmt::format("log_bytes_on_disk:{}\r\n", syncer_ ? syncer_->bytes_on_disk() : 0);
+        s += fmt::format("log_bytes_since_snapshot:{}\r\n", log_bytes_since_snapshot_);
+        s += fmt::format("snapshot_index:{}\r\n", snapshot_index_.value);
+        s += fmt::format("snapshot_in_progress:{}\r\n", is_snapshot_running_ ? 1 : 0);
+        s += fmt::format("snapshots_taken:{}\r\n", stats_.snapshots_taken);
+        s += fmt::format("snapshots_failed:{}\r\n", stats_.snapshots_failed);
+        s += fmt::format("last_write_error:{}\r\n", last_write_error_);
+    }
+    if (header("stats", "Stats")) {
+        s += fmt::format("total_connections_received:{}\r\n", stats_.connections_received);
+        s += fmt::format("rejected_connections:{}\r\n", stats_.connections_rejected);
+        s += fmt::format("total_commands_processed:{}\r\n", stats_.commands_processed);
+        s += fmt::format("writes_applied:{}\r\n", stats_.writes_applied);
+        s += fmt::format("write_batches_synced:{}\r\n", stats_.write_batches_synced);
+        s += fmt::format("writes_failed_disk_full:{}\r\n", stats_.writes_failed_disk_full);
+    }
+    if (header("keyspace", "Keyspace")) {
+        if (state_.key_count() > 0) {
+            s += fmt::format("db0:keys={},expires=0,avg_ttl=0\r\n", state_.key_count());
+        }
+    }
+    return s;
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,112 @@
+"""Fixtures for integration tests: real raftkv server processes on loopback.
+
+Every wait has a deadline (wait_for); nothing sleeps and hopes. A failed
+test keeps its server's data directory and log under the pytest tmp path.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+RAFTKV = os.environ.get("RAFTKV_BIN", os.path.join(os.path.dirname(__file__), "../../build/raftkv"))
+
+
+def free_port():
+    # Pick a port whose peer port (+10000) fits, as the server requires.
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port <= 55535:
+            return port
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # the condition may raise while not yet true
+            last_error = e
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+class Server:
+    """One `raftkv server` process."""
+
+    def __init__(self, data_dir, port=None, extra_args=()):
+        self.data_dir = str(data_dir)
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = os.path.join(os.path.dirname(self.data_dir), f"server-{self.port}.log")
+
+    def args(self):
+        return [RAFTKV, "server", "--id", "1", "--cluster", f"1=127.0.0.1:{self.port}",
+                "--data-dir", self.data_dir] + self.extra_args
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=10.0):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.read_log()}")
+            return self.client().ping()
+        wait_for(ready, timeout, f"server on port {self.port}")
+
+    def client(self, **kw):
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout=15):
+        """SIGTERM; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def run_to_exit(self, timeout=15):
+        """Starts the server expecting it to exit; returns (code, log)."""
+        self.log = open(self.log_path, "ab")
+        proc = subprocess.run(self.args(), stdout=self.log, stderr=subprocess.STDOUT, timeout=timeout)
+        return proc.returncode, self.read_log()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers = []
+
+    def make(data_dir=None, **kw):
+        s = Server(data_dir or (tmp_path / f"data{len(servers)}"), **kw)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        if s.proc and s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server().start()
