@@ -1,0 +1,106 @@
+// commands.h — the table of kv commands, and the checks that need no data.
+//
+// One entry per command the state machine runs: its Redis arity, whether it
+// reads or writes, the Redis COMMAND metadata (flags, key positions) and a
+// one-line summary for COMMAND DOCS and the shell's help. check() validates
+// everything that does not depend on the data (arity, options, integer
+// arguments) so that the server can reject a bad write before it is logged.
+// The same parsers are used again when the command runs, so a command that
+// passed check() can only fail on the data (a value that is not an integer).
+// Does not run commands: state_machine.h does. Wire form of a logged command:
+// docs/command_format.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "resp/reply_writer.h"
+
+namespace raftkv::kv {
+
+enum class CommandClass { kRead, kWrite };
+
+// Which handler runs a command; `delete` shares kDel with `del`.
+enum class CommandId : std::uint8_t {
+    kSet,
+    kDel,
+    kMset,
+    kIncr,
+    kIncrby,
+    kDecr,
+    kDecrby,
+    kAppend,
+    kGetdel,
+    kFlushall,
+    kGet,
+    kExists,
+    kMget,
+    kStrlen,
+    kDbsize,
+    kKeys,
+    kScan,
+    kData,
+};
+
+struct CommandInfo {
+    std::string_view name;  // lower case, e.g. "set"
+    int arity;              // Redis convention: N exact (including the name), -N at least N
+    CommandClass cls;
+    std::string_view flags;             // Redis COMMAND flags, space separated: "write denyoom"
+    int first_key, last_key, key_step;  // Redis key positions, for the COMMAND reply
+    std::string_view summary;           // one line, for COMMAND DOCS and the shell's help
+    std::string_view syntax;  // arguments after the name, e.g. "key value [NX | XX] [GET]"
+    CommandId id;             // the handler in StateMachine
+};
+
+// Case-insensitive; nullptr if `name` is not a kv command. The pointer is to
+// static storage.
+const CommandInfo* find_command(std::string_view name);
+// Every command, in table order (writes first).
+std::span<const CommandInfo> all_commands();
+
+// Validates arity and syntax that does not depend on the data (options,
+// integer arguments), before a write is logged. `args[0]` is the command name
+// and must name `info`. On failure writes the Redis error reply to `out` and
+// returns false; on success writes nothing.
+// Arity error text exactly as Redis: "ERR wrong number of arguments for 'set' command".
+bool check(const CommandInfo& info, std::span<const std::string> args, resp::ReplyWriter& out);
+
+// The longest string value raftkv stores, as Redis's default proto-max-bulk-len.
+inline constexpr std::uint64_t kValueBytesMax = 512ull * 1024 * 1024;
+
+// --- Argument parsers shared by check() and the state machine. -------------
+// Each returns an empty string_view on success, else the error reply text
+// (static storage).
+
+// A signed 64-bit decimal in Redis's strict form (string2ll): optional '-',
+// no '+', no spaces, no leading zeros, "-0" rejected.
+std::optional<std::int64_t> parse_i64(std::string_view s);
+// An unsigned 64-bit decimal: digits only, no leading zeros.
+std::optional<std::uint64_t> parse_u64(std::string_view s);
+
+struct SetOptions {
+    bool nx = false;   // only set if the key does not exist
+    bool xx = false;   // only set if the key exists
+    bool get = false;  // reply with the old value
+};
+// SET key value [NX | XX] [GET] [KEEPTTL]; expiry options are rejected.
+std::string_view parse_set_options(std::span<const std::string> args, SetOptions* opts);
+
+struct ScanOptions {
+    std::uint64_t cursor = 0;
+    std::uint64_t count = 10;                 // work hint: keys examined per call
+    std::optional<std::string_view> pattern;  // MATCH; borrows from args
+    bool type_matches = true;                 // false when TYPE names a type other than string
+};
+// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
+std::string_view parse_scan_options(std::span<const std::string> args, ScanOptions* opts);
+
+// The amount INCR/INCRBY/DECR/DECRBY add (args[2] parsed, negated for DECRBY).
+std::string_view parse_increment(CommandId id, std::span<const std::string> args,
+                                 std::int64_t* delta);
+
+}  // namespace raftkv::kv

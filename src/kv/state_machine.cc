@@ -1,0 +1,369 @@
+// state_machine.cc — the kv commands, and snapshot/restore of the key space.
+//
+// Reply types and error texts follow Redis 7 (see commands.cc). Snapshot
+// layout: docs/kv_snapshot_format.md.
+#include "kv/state_machine.h"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <vector>
+
+#include "base/checksum.h"
+#include "base/coding.h"
+#include "kv/glob.h"
+#include "kv/json.h"
+
+namespace raftkv::kv {
+namespace {
+
+constexpr std::string_view kSnapshotMagic = "RKVS";
+// magic, version, record count; then records; then the checksum.
+constexpr std::size_t kSnapshotHeaderBytes = 4 + 1 + 8;
+constexpr std::size_t kSnapshotTrailerBytes = 8;
+constexpr std::size_t kSnapshotRecordBytesMin = 4 + 4;
+static_assert(kSnapshotHeaderBytes == 13);
+
+void reply_unknown(std::span<const std::string> args, resp::ReplyWriter& out) {
+    std::string msg = fmt::format("ERR unknown command '{}', with args beginning with: ",
+                                  args.empty() ? std::string() : args[0]);
+    for (std::size_t i = 1; i < args.size(); ++i) msg += fmt::format("'{}' ", args[i]);
+    out.error(msg);
+}
+
+Status corrupt(std::string message) {
+    return Status::error(Code::kCorruption, "kv snapshot: " + std::move(message));
+}
+
+}  // namespace
+
+void StateMachine::apply(std::span<const std::string> args, resp::ReplyWriter& out) {
+    const CommandInfo* info = args.empty() ? nullptr : find_command(args[0]);
+    if (info == nullptr) {
+        reply_unknown(args, out);
+        return;
+    }
+    if (!check(*info, args, out)) return;
+    if (info->cls == CommandClass::kRead) {
+        run_read(*info, args, out);
+    } else {
+        run_write(*info, args, out);
+    }
+}
+
+void StateMachine::read(std::span<const std::string> args, resp::ReplyWriter& out) const {
+    RAFTKV_ASSERT(!args.empty());
+    const CommandInfo* info = find_command(args[0]);
+    RAFTKV_ASSERT(info != nullptr, "read() of unknown command '{}'", args[0]);
+    RAFTKV_ASSERT(info->cls == CommandClass::kRead, "read() of write command '{}'", info->name);
+    if (!check(*info, args, out)) return;
+    run_read(*info, args, out);
+}
+
+void StateMachine::run_write(const CommandInfo& info, std::span<const std::string> args,
+                             resp::ReplyWriter& out) {
+    switch (info.id) {
+        case CommandId::kSet:
+            return set(args, out);
+        case CommandId::kDel:
+            return del(args, out);
+        case CommandId::kMset:
+            return mset(args, out);
+        case CommandId::kIncr:
+        case CommandId::kIncrby:
+        case CommandId::kDecr:
+        case CommandId::kDecrby:
+            return incr_by(info, args, out);
+        case CommandId::kAppend:
+            return append(args, out);
+        case CommandId::kGetdel:
+            return getdel(args, out);
+        case CommandId::kFlushall:
+            return flushall(out);
+        default:
+            RAFTKV_ASSERT(false, "'{}' is not a write", info.name);
+    }
+}
+
+void StateMachine::run_read(const CommandInfo& info, std::span<const std::string> args,
+                            resp::ReplyWriter& out) const {
+    switch (info.id) {
+        case CommandId::kGet: {
+            const KeyTable::Entry* e = table_.find(args[1]);
+            if (e == nullptr) return out.null_bulk();
+            return out.bulk(e->value);
+        }
+        case CommandId::kExists: {
+            std::int64_t n = 0;
+            for (std::size_t i = 1; i < args.size(); ++i) n += table_.find(args[i]) != nullptr;
+            return out.integer(n);
+        }
+        case CommandId::kMget: {
+            out.array_header(args.size() - 1);
+            for (std::size_t i = 1; i < args.size(); ++i) {
+                const KeyTable::Entry* e = table_.find(args[i]);
+                if (e == nullptr) {
+                    out.null_bulk();
+                } else {
+                    out.bulk(e->value);
+                }
+            }
+            return;
+        }
+        case CommandId::kStrlen: {
+            const KeyTable::Entry* e = table_.find(args[1]);
+            return out.integer(e == nullptr ? 0 : static_cast<std::int64_t>(e->value.size()));
+        }
+        case CommandId::kDbsize:
+            return out.integer(static_cast<std::int64_t>(table_.size()));
+        case CommandId::kKeys:
+            return keys(args, out);
+        case CommandId::kScan:
+            return scan(args, out);
+        case CommandId::kData:
+            return data(out);
+        default:
+            RAFTKV_ASSERT(false, "'{}' is not a read", info.name);
+    }
+}
+
+void StateMachine::put(std::string_view key, std::string_view value) {
+    auto [e, inserted] = table_.find_or_insert(key);
+    if (inserted) data_bytes_ += key.size();
+    data_bytes_ -= e->value.size();
+    e->value.assign(value);
+    data_bytes_ += value.size();
+}
+
+bool StateMachine::erase(std::string_view key) {
+    std::unique_ptr<KeyTable::Entry> e = table_.extract(key);
+    if (e == nullptr) return false;
+    data_bytes_ -= e->key.size() + e->value.size();
+    return true;
+}
+
+void StateMachine::set(std::span<const std::string> args, resp::ReplyWriter& out) {
+    SetOptions opts;
+    if (args.size() > 3) {
+        std::string_view err = parse_set_options(args, &opts);
+        RAFTKV_ASSERT(err.empty(), "check() passed a bad SET: {}", err);
+    }
+    if (!opts.nx && !opts.xx && !opts.get) {  // the hot path
+        put(args[1], args[2]);
+        return out.simple("OK");
+    }
+    KeyTable::Entry* e = table_.find(args[1]);
+    bool do_set = !(opts.nx && e != nullptr) && !(opts.xx && e == nullptr);
+    if (opts.get) {
+        // Reply before the value changes: GET returns the old value.
+        if (e == nullptr) {
+            out.null_bulk();
+        } else {
+            out.bulk(e->value);
+        }
+    }
+    if (do_set) put(args[1], args[2]);
+    if (opts.get) return;
+    if (do_set) return out.simple("OK");
+    out.null_bulk();
+}
+
+void StateMachine::del(std::span<const std::string> args, resp::ReplyWriter& out) {
+    std::int64_t n = 0;
+    for (std::size_t i = 1; i < args.size(); ++i) n += erase(args[i]);
+    out.integer(n);
+}
+
+void StateMachine::mset(std::span<const std::string> args, resp::ReplyWriter& out) {
+    RAFTKV_ASSERT(args.size() % 2 == 1);
+    for (std::size_t i = 1; i < args.size(); i += 2) put(args[i], args[i + 1]);
+    out.simple("OK");
+}
+
+void StateMachine::incr_by(const CommandInfo& info, std::span<const std::string> args,
+                           resp::ReplyWriter& out) {
+    std::int64_t delta = 0;
+    std::string_view err = parse_increment(info.id, args, &delta);
+    RAFTKV_ASSERT(err.empty(), "check() passed a bad {}: {}", info.name, err);
+    std::int64_t old = 0;
+    if (const KeyTable::Entry* e = table_.find(args[1]); e != nullptr) {
+        std::optional<std::int64_t> v = parse_i64(e->value);
+        if (!v) return out.error("ERR value is not an integer or out of range");
+        old = *v;
+    }
+    std::int64_t result = 0;
+    if (__builtin_add_overflow(old, delta, &result)) {
+        return out.error("ERR increment or decrement would overflow");
+    }
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), result);
+    RAFTKV_ASSERT(ec == std::errc());
+    put(args[1], std::string_view(buf, static_cast<std::size_t>(end - buf)));
+    out.integer(result);
+}
+
+void StateMachine::append(std::span<const std::string> args, resp::ReplyWriter& out) {
+    const KeyTable::Entry* e = table_.find(args[1]);
+    std::uint64_t old_bytes = e == nullptr ? 0 : e->value.size();
+    if (old_bytes + args[2].size() > kValueBytesMax) {
+        return out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    auto [entry, inserted] = table_.find_or_insert(args[1]);
+    if (inserted) data_bytes_ += entry->key.size();
+    entry->value.append(args[2]);
+    data_bytes_ += args[2].size();
+    out.integer(static_cast<std::int64_t>(entry->value.size()));
+}
+
+void StateMachine::getdel(std::span<const std::string> args, resp::ReplyWriter& out) {
+    std::unique_ptr<KeyTable::Entry> e = table_.extract(args[1]);
+    if (e == nullptr) return out.null_bulk();
+    data_bytes_ -= e->key.size() + e->value.size();
+    out.bulk(e->value);
+}
+
+void StateMachine::flushall(resp::ReplyWriter& out) {
+    table_.clear();
+    data_bytes_ = 0;
+    out.simple("OK");
+}
+
+void StateMachine::keys(std::span<const std::string> args, resp::ReplyWriter& out) const {
+    std::vector<std::string_view> found;
+    table_.for_each([&](const KeyTable::Entry& e) {
+        if (glob_match(args[1], e.key)) found.push_back(e.key);
+    });
+    out.array_header(found.size());
+    for (std::string_view k : found) out.bulk(k);
+}
+
+void StateMachine::scan(std::span<const std::string> args, resp::ReplyWriter& out) const {
+    ScanOptions opts;
+    std::string_view err = parse_scan_options(args, &opts);
+    RAFTKV_ASSERT(err.empty(), "check() passed a bad SCAN: {}", err);
+    std::vector<std::string_view> found;
+    std::uint64_t next = table_.scan(opts.cursor, opts.count, [&](const KeyTable::Entry& e) {
+        if (!opts.type_matches) return;
+        if (opts.pattern && !glob_match(*opts.pattern, e.key)) return;
+        found.push_back(e.key);
+    });
+    out.array_header(2);
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), next);
+    RAFTKV_ASSERT(ec == std::errc());
+    out.bulk(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+    out.array_header(found.size());
+    for (std::string_view k : found) out.bulk(k);
+}
+
+void StateMachine::data(resp::ReplyWriter& out) const {
+    // Byte order of keys, for people reading it; the table order is a hash order.
+    std::vector<const KeyTable::Entry*> entries;
+    entries.reserve(table_.size());
+    table_.for_each([&](const KeyTable::Entry& e) { entries.push_back(&e); });
+    std::sort(entries.begin(), entries.end(),
+              [](const KeyTable::Entry* a, const KeyTable::Entry* b) { return a->key < b->key; });
+    std::string json = "{";
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (i > 0) json += ", ";
+        append_json_string(&json, entries[i]->key);
+        json += ": ";
+        append_json_string(&json, entries[i]->value);
+    }
+    json += "}";
+    out.bulk(json);
+}
+
+std::string StateMachine::snapshot() const {
+    std::string image;
+    image.reserve(kSnapshotHeaderBytes + kSnapshotTrailerBytes +
+                  table_.size() * kSnapshotRecordBytesMin + data_bytes_);
+    image.append(kSnapshotMagic);
+    put_u8(&image, kSnapshotVersion);
+    put_u64(&image, table_.size());
+    table_.for_each([&](const KeyTable::Entry& e) {
+        RAFTKV_ASSERT(e.key.size() <= std::numeric_limits<std::uint32_t>::max());
+        RAFTKV_ASSERT(e.value.size() <= std::numeric_limits<std::uint32_t>::max());
+        put_u32(&image, static_cast<std::uint32_t>(e.key.size()));
+        image.append(e.key);
+        put_u32(&image, static_cast<std::uint32_t>(e.value.size()));
+        image.append(e.value);
+    });
+    put_u64(&image, checksum(image));
+    return image;
+}
+
+Status StateMachine::restore(std::string_view image) {
+    constexpr std::size_t kBytesMin = kSnapshotHeaderBytes + kSnapshotTrailerBytes;
+    if (image.size() < kBytesMin) {
+        return corrupt(fmt::format("image is {} bytes, less than the {}-byte minimum", image.size(),
+                                   kBytesMin));
+    }
+    if (image.substr(0, kSnapshotMagic.size()) != kSnapshotMagic) {
+        return corrupt("bad magic at offset 0 (not a kv snapshot image)");
+    }
+    std::uint8_t version = static_cast<std::uint8_t>(image[kSnapshotMagic.size()]);
+    if (version != kSnapshotVersion) {
+        return corrupt(fmt::format("unsupported version {} at offset 4 (this build reads {})",
+                                   version, kSnapshotVersion));
+    }
+    std::string_view body = image.substr(0, image.size() - kSnapshotTrailerBytes);
+    std::uint64_t stored = decode_u64(image.data() + body.size());
+    std::uint64_t computed = checksum(body);
+    if (stored != computed) {
+        return corrupt(fmt::format(
+            "checksum mismatch at offset {}: stored {:#018x}, computed {:#018x} over {} bytes",
+            body.size(), stored, computed, body.size()));
+    }
+    ByteReader in(body.substr(kSnapshotMagic.size() + 1));
+    std::uint64_t count = 0;
+    bool has_count = in.get_u64(&count);
+    RAFTKV_ASSERT(has_count);  // the size check above covers the header
+    if (count > in.remaining() / kSnapshotRecordBytesMin) {
+        return corrupt(fmt::format("record count {} cannot fit in the {} bytes of records", count,
+                                   in.remaining()));
+    }
+    KeyTable table;
+    std::uint64_t data_bytes = 0;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        std::size_t offset = body.size() - in.remaining();
+        std::uint32_t key_bytes = 0;
+        std::uint32_t value_bytes = 0;
+        std::string_view key;
+        std::string_view value;
+        if (!in.get_u32(&key_bytes) || !in.get_bytes(key_bytes, &key) ||
+            !in.get_u32(&value_bytes) || !in.get_bytes(value_bytes, &value)) {
+            return corrupt(
+                fmt::format("record {} of {} at offset {} runs past the end", i, count, offset));
+        }
+        if (value.size() > kValueBytesMax) {
+            return corrupt(fmt::format("record {} at offset {}: value of {} bytes exceeds {}", i,
+                                       offset, value.size(), kValueBytesMax));
+        }
+        auto [e, inserted] = table.find_or_insert(key);
+        if (!inserted) {
+            return corrupt(fmt::format("record {} at offset {}: duplicate key", i, offset));
+        }
+        e->value.assign(value);
+        data_bytes += key.size() + value.size();
+    }
+    if (in.remaining() != 0) {
+        return corrupt(fmt::format("{} bytes after the last of {} records, at offset {}",
+                                   in.remaining(), count, body.size() - in.remaining()));
+    }
+    table_ = std::move(table);
+    data_bytes_ = data_bytes;
+    return Status::ok();
+}
+
+bool StateMachine::operator==(const StateMachine& other) const {
+    if (table_.size() != other.table_.size() || data_bytes_ != other.data_bytes_) return false;
+    bool equal = true;
+    table_.for_each([&](const KeyTable::Entry& e) {
+        const KeyTable::Entry* o = equal ? other.table_.find(e.key) : nullptr;
+        equal = o != nullptr && o->value == e.value;
+    });
+    return equal;
+}
+
+}  // namespace raftkv::kv

@@ -1,0 +1,86 @@
+// state_machine.h — the replicated state machine: the key space and the
+// commands that read and change it.
+//
+// Every replica applies the same committed commands in log order and must
+// reach the same state and write the same replies, so apply() is a pure
+// function of the state and its arguments: no clock, no randomness, no
+// iteration order that depends on history (key_table.h). Commands and their
+// Redis semantics: commands.h and docs/command_format.md. Snapshot image:
+// docs/kv_snapshot_format.md. Knows nothing of Raft or the network; client
+// sessions (deduplicating retried writes) are not here yet.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "kv/commands.h"
+#include "kv/key_table.h"
+#include "resp/reply_writer.h"
+
+namespace raftkv::kv {
+
+// The snapshot image format version this build writes and reads.
+inline constexpr std::uint8_t kSnapshotVersion = 1;
+
+// Not thread-safe; owned by the server loop, which applies committed entries
+// and runs reads on the same thread.
+class StateMachine {
+  public:
+    // Applies a command that passed check(); deterministic. Appends exactly
+    // one RESP reply to `out`. A read command is run as by read(); a command
+    // that is not a kv command or fails check() (possible only for a log
+    // written by another version) gets its error reply and changes nothing.
+    void apply(std::span<const std::string> args, resp::ReplyWriter& out);
+    // Runs a read command that passed check(); never changes state. Appends
+    // exactly one reply. Requires args[0] to name a kRead command.
+    void read(std::span<const std::string> args, resp::ReplyWriter& out) const;
+
+    std::size_t key_count() const { return table_.size(); }
+    // The sum of key and value sizes, for INFO.
+    std::uint64_t data_bytes() const { return data_bytes_; }
+
+    // A self-checking image of the whole key space, in key_table.h order, so
+    // equal states give equal images (docs/kv_snapshot_format.md).
+    std::string snapshot() const;
+    // Replaces the state with the one in `image`. Any bad image (truncated,
+    // wrong magic or version, checksum mismatch, bad lengths, duplicate keys,
+    // trailing bytes) gives kCorruption with a message naming the problem and
+    // its byte offset, and leaves the state unchanged.
+    Status restore(std::string_view image);
+
+    // Same keys with the same values; for tests.
+    bool operator==(const StateMachine& other) const;
+
+  private:
+    void run_write(const CommandInfo& info, std::span<const std::string> args,
+                   resp::ReplyWriter& out);
+    void run_read(const CommandInfo& info, std::span<const std::string> args,
+                  resp::ReplyWriter& out) const;
+
+    void set(std::span<const std::string> args, resp::ReplyWriter& out);
+    void del(std::span<const std::string> args, resp::ReplyWriter& out);
+    void mset(std::span<const std::string> args, resp::ReplyWriter& out);
+    void incr_by(const CommandInfo& info, std::span<const std::string> args,
+                 resp::ReplyWriter& out);
+    void append(std::span<const std::string> args, resp::ReplyWriter& out);
+    void getdel(std::span<const std::string> args, resp::ReplyWriter& out);
+    void flushall(resp::ReplyWriter& out);
+
+    void keys(std::span<const std::string> args, resp::ReplyWriter& out) const;
+    void scan(std::span<const std::string> args, resp::ReplyWriter& out) const;
+    void data(resp::ReplyWriter& out) const;
+
+    // Sets key to value, keeping data_bytes_ in step.
+    void put(std::string_view key, std::string_view value);
+    bool erase(std::string_view key);
+
+    KeyTable table_;
+    // Invariant: data_bytes_ == sum over entries of key.size() + value.size().
+    std::uint64_t data_bytes_ = 0;
+};
+
+}  // namespace raftkv::kv

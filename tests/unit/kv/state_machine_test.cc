@@ -1,0 +1,633 @@
+// state_machine_test.cc — the kv commands against Redis 7 semantics, byte for
+// byte; SCAN's guarantee; snapshot/restore; determinism.
+#include "kv/state_machine.h"
+
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/checksum.h"
+#include "base/coding.h"
+#include "test_util.h"
+
+namespace raftkv::kv {
+namespace {
+
+using testing::Args;
+using testing::run;
+
+struct Step {
+    Args command;
+    std::string want;  // the exact RESP reply
+};
+struct Case {
+    std::string_view name;
+    std::vector<Step> steps;
+};
+
+void run_cases(std::span<const Case> cases) {
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        StateMachine sm;
+        for (const Step& s : c.steps) {
+            SCOPED_TRACE(fmt::format("{}", fmt::join(s.command, " ")));
+            EXPECT_EQ(run(sm, s.command), s.want);
+        }
+    }
+}
+
+const std::string kOk = "+OK\r\n";
+const std::string kNil = "$-1\r\n";
+const std::string kSyntax = "-ERR syntax error\r\n";
+const std::string kNotInt = "-ERR value is not an integer or out of range\r\n";
+const std::string kOverflow = "-ERR increment or decrement would overflow\r\n";
+
+std::string bulk(std::string_view s) { return fmt::format("${}\r\n{}\r\n", s.size(), s); }
+std::string integer(std::int64_t v) { return fmt::format(":{}\r\n", v); }
+std::string arity(std::string_view name) {
+    return fmt::format("-ERR wrong number of arguments for '{}' command\r\n", name);
+}
+
+TEST(StateMachine, TutorialSession) {
+    const Case cases[] = {
+        {"set get delete data",
+         {
+             {{"set", "chelsea", "rules"}, kOk},
+             {{"get", "chelsea"}, bulk("rules")},
+             {{"data"}, bulk(R"({"chelsea": "rules"})")},
+             {{"delete", "chelsea"}, ":1\r\n"},
+             {{"get", "chelsea"}, kNil},
+             {{"data"}, bulk("{}")},
+             {{"delete", "chelsea"}, ":0\r\n"},
+         }},
+        {"data lists keys in byte order",
+         {
+             {{"set", "b", "2"}, kOk},
+             {{"set", "a", "1"}, kOk},
+             {{"set", "B", "3"}, kOk},
+             {{"data"}, bulk(R"({"B": "3", "a": "1", "b": "2"})")},
+             {{"data", "x"}, arity("data")},
+         }},
+    };
+    run_cases(cases);
+}
+
+TEST(StateMachine, SetAndGet) {
+    const Case cases[] = {
+        {"get of a missing key is nil", {{{"get", "k"}, kNil}}},
+        {"set replaces",
+         {
+             {{"set", "k", "v1"}, kOk},
+             {{"SET", "k", "v2"}, kOk},
+             {{"GeT", "k"}, bulk("v2")},
+         }},
+        {"empty key and value",
+         {
+             {{"set", "", ""}, kOk},
+             {{"get", ""}, bulk("")},
+             {{"exists", ""}, ":1\r\n"},
+         }},
+        {"binary keys and values",
+         {
+             {{"set", std::string("a\0b\r\n", 5), std::string("\xff\0\r\n", 4)}, kOk},
+             {{"get", std::string("a\0b\r\n", 5)}, bulk(std::string("\xff\0\r\n", 4))},
+             {{"get", std::string("a\0c\r\n", 5)}, kNil},
+             {{"strlen", std::string("a\0b\r\n", 5)}, ":4\r\n"},
+         }},
+        {"NX sets only a new key",
+         {
+             {{"set", "k", "1", "NX"}, kOk},
+             {{"set", "k", "2", "nx"}, kNil},
+             {{"get", "k"}, bulk("1")},
+         }},
+        {"XX sets only an existing key",
+         {
+             {{"set", "k", "1", "XX"}, kNil},
+             {{"get", "k"}, kNil},
+             {{"set", "k", "1"}, kOk},
+             {{"set", "k", "2", "xx"}, kOk},
+             {{"get", "k"}, bulk("2")},
+         }},
+        {"GET returns the old value",
+         {
+             {{"set", "k", "1", "GET"}, kNil},
+             {{"set", "k", "2", "get"}, bulk("1")},
+             {{"get", "k"}, bulk("2")},
+         }},
+        {"NX GET: old value, set only if new",
+         {
+             {{"set", "k", "1", "NX", "GET"}, kNil},
+             {{"get", "k"}, bulk("1")},
+             {{"set", "k", "2", "GET", "NX"}, bulk("1")},
+             {{"get", "k"}, bulk("1")},
+         }},
+        {"XX GET: old value, set only if it exists",
+         {
+             {{"set", "k", "1", "XX", "GET"}, kNil},
+             {{"exists", "k"}, ":0\r\n"},
+             {{"set", "k", "1"}, kOk},
+             {{"set", "k", "2", "XX", "GET"}, bulk("1")},
+             {{"get", "k"}, bulk("2")},
+         }},
+        {"KEEPTTL is accepted",
+         {
+             {{"set", "k", "1", "KEEPTTL"}, kOk},
+             {{"set", "k", "2", "keepttl", "GET", "XX"}, bulk("1")},
+         }},
+        {"option errors change nothing",
+         {
+             {{"set", "k", "1", "NX", "XX"}, kSyntax},
+             {{"set", "k", "1", "XX", "NX"}, kSyntax},
+             {{"set", "k", "1", "bogus"}, kSyntax},
+             {{"set", "k", "1", "EX", "10"}, "-ERR raftkv does not support key expiry (EX)\r\n"},
+             {{"set", "k", "1", "px", "10"}, "-ERR raftkv does not support key expiry (PX)\r\n"},
+             {{"set", "k", "1", "EXAT", "10"},
+              "-ERR raftkv does not support key expiry (EXAT)\r\n"},
+             {{"set", "k", "1", "PXAT", "10"},
+              "-ERR raftkv does not support key expiry (PXAT)\r\n"},
+             {{"set", "k"}, arity("set")},
+             {{"get"}, arity("get")},
+             {{"get", "a", "b"}, arity("get")},
+             {{"dbsize"}, ":0\r\n"},
+         }},
+    };
+    run_cases(cases);
+}
+
+TEST(StateMachine, DelExistsMsetMget) {
+    const Case cases[] = {
+        {"DEL counts keys that existed, once",
+         {
+             {{"mset", "a", "1", "b", "2"}, kOk},
+             {{"del", "a", "a", "c", "b"}, ":2\r\n"},
+             {{"dbsize"}, ":0\r\n"},
+             {{"del"}, arity("del")},
+             {{"delete"}, arity("delete")},
+         }},
+        {"EXISTS counts repeats",
+         {
+             {{"set", "a", "1"}, kOk},
+             {{"exists", "a", "a", "a", "b"}, ":3\r\n"},
+             {{"exists"}, arity("exists")},
+         }},
+        {"MSET sets all and overwrites; the last of a repeated key wins",
+         {
+             {{"set", "a", "old"}, kOk},
+             {{"mset", "a", "1", "b", "2", "a", "3"}, kOk},
+             {{"mget", "a", "b", "c"}, "*3\r\n" + bulk("3") + bulk("2") + kNil},
+         }},
+        {"MSET with an odd pair count is an arity error and sets nothing",
+         {
+             {{"mset", "a", "1", "b"}, arity("mset")},
+             {{"mset", "a"}, arity("mset")},
+             {{"mset"}, arity("mset")},
+             {{"dbsize"}, ":0\r\n"},
+         }},
+        {"MGET of missing keys",
+         {
+             {{"mget", "x"}, "*1\r\n" + kNil},
+             {{"mget"}, arity("mget")},
+         }},
+    };
+    run_cases(cases);
+}
+
+TEST(StateMachine, IncrDecr) {
+    const std::string max = "9223372036854775807";
+    const std::string min = "-9223372036854775808";
+    const Case cases[] = {
+        {"a missing key counts as 0",
+         {
+             {{"incr", "n"}, ":1\r\n"},
+             {{"incrby", "m", "-5"}, ":-5\r\n"},
+             {{"decr", "d"}, ":-1\r\n"},
+             {{"decrby", "e", "7"}, ":-7\r\n"},
+             {{"get", "m"}, bulk("-5")},
+         }},
+        {"zero and negative amounts",
+         {
+             {{"set", "n", "10"}, kOk},
+             {{"incrby", "n", "0"}, ":10\r\n"},
+             {{"incrby", "n", "-20"}, ":-10\r\n"},
+             {{"decrby", "n", "-3"}, ":-7\r\n"},
+             {{"get", "n"}, bulk("-7")},
+         }},
+        {"limits and overflow",
+         {
+             {{"set", "n", max}, kOk},
+             {{"incr", "n"}, kOverflow},
+             {{"get", "n"}, bulk(max)},
+             {{"decr", "n"}, ":9223372036854775806\r\n"},
+             {{"set", "m", min}, kOk},
+             {{"decr", "m"}, kOverflow},
+             {{"incrby", "m", max}, ":-1\r\n"},
+             {{"incrby", "z", min}, integer(INT64_MIN)},
+             {{"incrby", "z", "-1"}, kOverflow},
+             {{"decrby", "y", min}, "-ERR decrement would overflow\r\n"},
+             {{"decrby", "y", max}, integer(-INT64_MAX)},
+         }},
+        {"values that are not integers",
+         {
+             {{"set", "s", "abc"}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", " 1"}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", "+1"}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", "01"}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", "-0"}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", ""}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", "1.5"}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", "9223372036854775808"}, kOk},
+             {{"incr", "s"}, kNotInt},
+             {{"set", "s", "99999999999999999999999"}, kOk},
+             {{"decr", "s"}, kNotInt},
+             {{"get", "s"}, bulk("99999999999999999999999")},
+             {{"set", "s", "0"}, kOk},
+             {{"incr", "s"}, ":1\r\n"},
+         }},
+        {"amounts that are not integers",
+         {
+             {{"incrby", "n", "x"}, kNotInt},
+             {{"incrby", "n", "1e3"}, kNotInt},
+             {{"decrby", "n", "9223372036854775808"}, kNotInt},
+             {{"incrby", "n", ""}, kNotInt},
+             {{"incrby", "n"}, arity("incrby")},
+             {{"incr", "n", "1"}, arity("incr")},
+             {{"exists", "n"}, ":0\r\n"},
+         }},
+    };
+    run_cases(cases);
+}
+
+TEST(StateMachine, AppendGetdelStrlenFlushall) {
+    const Case cases[] = {
+        {"APPEND creates and extends",
+         {
+             {{"append", "k", "ab"}, ":2\r\n"},
+             {{"append", "k", ""}, ":2\r\n"},
+             {{"append", "k", std::string("\0c", 2)}, ":4\r\n"},
+             {{"get", "k"}, bulk(std::string("ab\0c", 4))},
+             {{"strlen", "k"}, ":4\r\n"},
+             {{"strlen", "missing"}, ":0\r\n"},
+         }},
+        {"GETDEL returns and deletes",
+         {
+             {{"set", "k", "v"}, kOk},
+             {{"getdel", "k"}, bulk("v")},
+             {{"getdel", "k"}, kNil},
+             {{"exists", "k"}, ":0\r\n"},
+             {{"getdel"}, arity("getdel")},
+         }},
+        {"FLUSHALL with and without options",
+         {
+             {{"mset", "a", "1", "b", "2"}, kOk},
+             {{"flushall"}, kOk},
+             {{"dbsize"}, ":0\r\n"},
+             {{"set", "a", "1"}, kOk},
+             {{"flushall", "ASYNC"}, kOk},
+             {{"set", "a", "1"}, kOk},
+             {{"flushall", "sync"}, kOk},
+             {{"set", "a", "1"}, kOk},
+             {{"flushall", "now"}, kSyntax},
+             {{"flushall", "sync", "async"}, kSyntax},
+             {{"dbsize"}, ":1\r\n"},
+         }},
+        {"unknown commands",
+         {
+             {{"hset", "h", "f", "v"},
+              "-ERR unknown command 'hset', with args beginning with: 'h' 'f' 'v' \r\n"},
+         }},
+    };
+    run_cases(cases);
+}
+
+TEST(StateMachine, KeysAndScanPatterns) {
+    const Case cases[] = {
+        {"KEYS with patterns",
+         {
+             {{"mset", "hello", "1", "hallo", "2", "hxllo", "3", "heeeello", "4", "x", "5"}, kOk},
+             {{"keys", "h[ae]llo"}, "*2\r\n" + bulk("hallo") + bulk("hello")},
+             {{"keys", "h?llo"}, "*3\r\n" + bulk("hallo") + bulk("hxllo") + bulk("hello")},
+             {{"keys", "nomatch*"}, "*0\r\n"},
+             {{"keys", "x"}, "*1\r\n" + bulk("x")},
+             {{"keys"}, arity("keys")},
+         }},
+        {"SCAN argument errors",
+         {
+             {{"scan", "x"}, "-ERR invalid cursor\r\n"},
+             {{"scan", "-1"}, "-ERR invalid cursor\r\n"},
+             {{"scan", "18446744073709551616"}, "-ERR invalid cursor\r\n"},
+             {{"scan", "0", "COUNT"}, kSyntax},
+             {{"scan", "0", "COUNT", "0"}, kSyntax},
+             {{"scan", "0", "COUNT", "-1"}, kSyntax},
+             {{"scan", "0", "COUNT", "x"}, kNotInt},
+             {{"scan", "0", "FOO", "bar"}, kSyntax},
+             {{"scan"}, arity("scan")},
+         }},
+        {"SCAN of an empty store",
+         {
+             {{"scan", "0"}, "*2\r\n" + bulk("0") + "*0\r\n"},
+             {{"scan", "00"}, "*2\r\n" + bulk("0") + "*0\r\n"},
+             {{"scan", "18446744073709551615"}, "*2\r\n" + bulk("0") + "*0\r\n"},
+         }},
+        {"SCAN with MATCH and TYPE",
+         {
+             {{"mset", "a1", "1", "a2", "2", "b1", "3"}, kOk},
+             {{"scan", "0", "MATCH", "b*", "COUNT", "100"},
+              "*2\r\n" + bulk("0") + "*1\r\n" + bulk("b1")},
+             {{"scan", "0", "TYPE", "hash"}, "*2\r\n" + bulk("0") + "*0\r\n"},
+             {{"scan", "0", "type", "STRING", "match", "b?"},
+              "*2\r\n" + bulk("0") + "*1\r\n" + bulk("b1")},
+         }},
+    };
+    run_cases(cases);
+}
+
+// Parses the reply of SCAN (written by ReplyWriter, so the shape is known).
+struct ScanReply {
+    std::string cursor;
+    std::vector<std::string> keys;
+};
+ScanReply parse_scan_reply(std::string_view r) {
+    ScanReply out;
+    auto line = [&]() {
+        std::size_t end = r.find("\r\n");
+        std::string_view l = r.substr(0, end);
+        r.remove_prefix(end + 2);
+        return l;
+    };
+    auto bulk_string = [&]() {
+        std::string_view header = line();
+        EXPECT_EQ(header[0], '$');
+        std::size_t n = std::stoul(std::string(header.substr(1)));
+        std::string s(r.substr(0, n));
+        r.remove_prefix(n + 2);
+        return s;
+    };
+    EXPECT_EQ(line(), "*2");
+    out.cursor = bulk_string();
+    std::string_view count = line();
+    EXPECT_EQ(count[0], '*');
+    std::size_t n = std::stoul(std::string(count.substr(1)));
+    for (std::size_t i = 0; i < n; ++i) out.keys.push_back(bulk_string());
+    EXPECT_TRUE(r.empty());
+    return out;
+}
+
+TEST(StateMachine, FullScanReturnsEveryKeyForEveryCount) {
+    StateMachine sm;
+    std::set<std::string> all;
+    for (int i = 0; i < 200; ++i) {
+        all.insert(fmt::format("key:{}", i));
+        ASSERT_EQ(run(sm, {"set", fmt::format("key:{}", i), "v"}), kOk);
+    }
+    for (int count = 1; count <= 201; count += (count < 20 ? 1 : 45)) {
+        SCOPED_TRACE(fmt::format("COUNT {}", count));
+        std::multiset<std::string> seen;
+        std::string cursor = "0";
+        int calls = 0;
+        do {
+            ScanReply r =
+                parse_scan_reply(run(sm, {"scan", cursor, "COUNT", std::to_string(count)}));
+            seen.insert(r.keys.begin(), r.keys.end());
+            cursor = r.cursor;
+            ASSERT_LT(++calls, 1000);
+        } while (cursor != "0");
+        EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), all);
+        EXPECT_EQ(seen.size(), all.size()) << "no duplicates without collisions";
+    }
+}
+
+TEST(StateMachine, ScanDuringChangesNeverMissesStableKeys) {
+    const std::uint64_t seed = testing::test_seed(0x5ca1ab1e);
+    SCOPED_TRACE(testing::seed_trace(seed));
+    std::mt19937_64 rng(seed);
+    for (int round = 0; round < 20; ++round) {
+        StateMachine sm;
+        std::set<std::string> stable;
+        for (int i = 0; i < 100; ++i) {
+            stable.insert(fmt::format("stable:{}", i));
+            ASSERT_EQ(run(sm, {"set", fmt::format("stable:{}", i), "v"}), kOk);
+        }
+        std::set<std::string> seen;
+        std::string cursor = "0";
+        int next_churn = 0;
+        do {
+            std::string count = std::to_string(1 + rng() % 10);
+            ScanReply r = parse_scan_reply(run(sm, {"scan", cursor, "COUNT", count}));
+            seen.insert(r.keys.begin(), r.keys.end());
+            cursor = r.cursor;
+            // Grow and shrink the table between calls: add a burst of keys
+            // (forcing rehashes), or delete most of the churn keys.
+            if (rng() % 2 == 0) {
+                for (int i = 0; i < 60; ++i) {
+                    run(sm, {"set", fmt::format("churn:{}", next_churn++), "x"});
+                }
+            } else {
+                for (int i = 0; i < next_churn; ++i) {
+                    if (rng() % 4 != 0) run(sm, {"del", fmt::format("churn:{}", i)});
+                }
+            }
+        } while (cursor != "0");
+        for (const std::string& k : stable) EXPECT_TRUE(seen.contains(k)) << k;
+    }
+}
+
+// A random command stream over a small key space, mixing every write.
+Args random_command(std::mt19937_64& rng) {
+    auto key = [&]() { return fmt::format("k{}", rng() % 40); };
+    auto value = [&]() {
+        std::string v;
+        std::size_t n = rng() % 12;
+        for (std::size_t i = 0; i < n; ++i) v.push_back(static_cast<char>(rng() % 256));
+        if (rng() % 3 == 0) v = std::to_string(static_cast<std::int64_t>(rng() % 2000) - 1000);
+        return v;
+    };
+    switch (rng() % 12) {
+        case 0:
+            return {"set", key(), value()};
+        case 1:
+            return {"set", key(), value(), rng() % 2 ? "NX" : "XX", "GET"};
+        case 2:
+            return {"del", key(), key()};
+        case 3:
+            return {"mset", key(), value(), key(), value()};
+        case 4:
+            return {"incr", key()};
+        case 5:
+            return {"incrby", key(), std::to_string(static_cast<std::int64_t>(rng()))};
+        case 6:
+            return {"decrby", key(), std::to_string(rng() % 100)};
+        case 7:
+            return {"append", key(), value()};
+        case 8:
+            return {"getdel", key()};
+        case 9:
+            return rng() % 50 == 0 ? Args{"flushall"} : Args{"get", key()};
+        case 10:
+            return {"scan", "0", "COUNT", "5", "MATCH", "k1*"};
+        default:
+            return {"set", fmt::format("big{}", rng() % 500), value()};
+    }
+}
+
+TEST(StateMachine, SameCommandsGiveSameRepliesAndSnapshots) {
+    const std::uint64_t seed = testing::test_seed(0xdecade);
+    SCOPED_TRACE(testing::seed_trace(seed));
+    std::mt19937_64 rng(seed);
+    StateMachine a;
+    StateMachine b;
+    for (int i = 0; i < 5000; ++i) {
+        Args cmd = random_command(rng);
+        ASSERT_EQ(run(a, cmd), run(b, cmd)) << "command " << i;
+        if (i % 500 == 0) {
+            ASSERT_EQ(a.snapshot(), b.snapshot()) << "command " << i;
+        }
+    }
+    EXPECT_EQ(run(a, {"data"}), run(b, {"data"}));
+    EXPECT_EQ(run(a, {"keys", "*"}), run(b, {"keys", "*"}));
+    EXPECT_EQ(a.snapshot(), b.snapshot());
+    EXPECT_TRUE(a == b);
+}
+
+TEST(StateMachine, SnapshotRestoreRoundTrip) {
+    const std::uint64_t seed = testing::test_seed(0x5eed);
+    SCOPED_TRACE(testing::seed_trace(seed));
+    std::mt19937_64 rng(seed);
+    for (int round = 0; round < 30; ++round) {
+        StateMachine sm;
+        std::size_t n = rng() % 300;
+        for (std::size_t i = 0; i < n; ++i) run(sm, random_command(rng));
+        std::string image = sm.snapshot();
+        StateMachine restored;
+        run(restored, {"set", "junk", "replaced by restore"});
+        ASSERT_TRUE(restored.restore(image).is_ok()) << "round " << round;
+        EXPECT_TRUE(restored == sm) << "round " << round;
+        EXPECT_EQ(restored.key_count(), sm.key_count());
+        EXPECT_EQ(restored.data_bytes(), sm.data_bytes());
+        EXPECT_EQ(restored.snapshot(), image);
+        EXPECT_EQ(run(restored, {"data"}), run(sm, {"data"}));
+    }
+}
+
+TEST(StateMachine, DataBytesCountsKeysAndValues) {
+    StateMachine sm;
+    run(sm, {"set", "ab", "cde"});
+    run(sm, {"append", "ab", "f"});
+    run(sm, {"incr", "n"});
+    EXPECT_EQ(sm.data_bytes(), 2u + 4 + 1 + 1);
+    run(sm, {"set", "ab", ""});
+    EXPECT_EQ(sm.data_bytes(), 2u + 0 + 2);
+    run(sm, {"getdel", "n"});
+    run(sm, {"del", "ab"});
+    EXPECT_EQ(sm.data_bytes(), 0u);
+    EXPECT_EQ(sm.key_count(), 0u);
+}
+
+StateMachine sample_machine() {
+    StateMachine sm;
+    run(sm, {"mset", "alpha", "1", "beta", std::string("\0\xff", 2), "", "empty key"});
+    return sm;
+}
+
+TEST(StateMachine, RestoreRejectsEveryTruncation) {
+    StateMachine sm = sample_machine();
+    const std::string image = sm.snapshot();
+    for (std::size_t n = 0; n < image.size(); ++n) {
+        StateMachine target;
+        run(target, {"set", "keep", "me"});
+        Status s = target.restore(std::string_view(image).substr(0, n));
+        ASSERT_FALSE(s.is_ok()) << "prefix of " << n << " bytes";
+        EXPECT_EQ(s.code(), Code::kCorruption);
+        EXPECT_EQ(run(target, {"data"}), bulk(R"({"keep": "me"})")) << "state unchanged";
+    }
+}
+
+TEST(StateMachine, RestoreRejectsEveryFlippedByte) {
+    StateMachine sm = sample_machine();
+    const std::string image = sm.snapshot();
+    for (std::size_t i = 0; i < image.size(); ++i) {
+        std::string bad = image;
+        bad[i] = static_cast<char>(bad[i] ^ 0x10);
+        StateMachine target;
+        Status s = target.restore(bad);
+        ASSERT_FALSE(s.is_ok()) << "flipped byte " << i;
+        EXPECT_EQ(s.code(), Code::kCorruption);
+        EXPECT_EQ(target.key_count(), 0u);
+    }
+}
+
+// Rewrites the checksum so that validation past it is reached.
+std::string reseal(std::string body) {
+    put_u64(&body, checksum(body));
+    return body;
+}
+
+TEST(StateMachine, RestoreNamesTheProblem) {
+    const std::string image = sample_machine().snapshot();
+    const std::string body = image.substr(0, image.size() - 8);
+    std::string wrong_version = body;
+    wrong_version[4] = 2;
+    std::string wrong_count = body;
+    wrong_count[5] = 4;  // 3 records claimed as 4
+    std::string few = body;
+    few[5] = 2;  // 3 records claimed as 2: trailing bytes
+    std::string dup;
+    dup.append("RKVS");
+    put_u8(&dup, 1);
+    put_u64(&dup, 2);
+    for (int i = 0; i < 2; ++i) {
+        put_u32(&dup, 1);
+        dup.append("k");
+        put_u32(&dup, 1);
+        dup.append("v");
+    }
+    struct BadCase {
+        std::string_view name;
+        std::string image;
+        std::string_view want;  // part of the message
+    };
+    const BadCase cases[] = {
+        {"empty", "", "less than the 21-byte minimum"},
+        {"magic", "XKVS" + image.substr(4), "bad magic"},
+        {"version", reseal(wrong_version), "unsupported version 2"},
+        {"checksum", body + std::string(8, '\0'), "checksum mismatch"},
+        {"count too large", reseal(wrong_count), "runs past the end"},
+        {"count too small", reseal(few), "bytes after the last of 2 records"},
+        {"duplicate key", reseal(dup), "record 1 at offset 23: duplicate key"},
+    };
+    for (const BadCase& c : cases) {
+        SCOPED_TRACE(c.name);
+        StateMachine sm;
+        Status s = sm.restore(c.image);
+        ASSERT_FALSE(s.is_ok());
+        EXPECT_EQ(s.code(), Code::kCorruption);
+        EXPECT_NE(s.message().find(c.want), std::string::npos) << s.message();
+        EXPECT_EQ(sm.key_count(), 0u);
+    }
+}
+
+TEST(StateMachine, EmptySnapshotRoundTrips) {
+    StateMachine empty;
+    std::string image = empty.snapshot();
+    EXPECT_EQ(image.size(), 21u);
+    StateMachine sm = sample_machine();
+    ASSERT_TRUE(sm.restore(image).is_ok());
+    EXPECT_EQ(sm.key_count(), 0u);
+    EXPECT_EQ(sm.data_bytes(), 0u);
+    EXPECT_TRUE(sm == empty);
+}
+
+}  // namespace
+}  // namespace raftkv::kv
