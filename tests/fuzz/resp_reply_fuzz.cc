@@ -1,0 +1,123 @@
+// resp_reply_fuzz.cc — libFuzzer target for ReplyParser (bytes from any server).
+//
+// Parses the input as a stream of replies, whole and again as a caller that
+// receives it in splits derived from the input, and checks the contract:
+// consumed <= size, nothing consumed unless complete, the same outcome for
+// every split. RESP2 has one encoding per value, so a reply re-encoded must
+// equal the bytes it was parsed from. Seed corpus: corpus/resp_reply/.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/assert.h"
+#include "resp/reply_parser.h"
+#include "resp/reply_writer.h"
+
+namespace {
+
+using raftkv::resp::ParserLimits;
+using raftkv::resp::ParseStatus;
+using raftkv::resp::Reply;
+using raftkv::resp::ReplyParser;
+using raftkv::resp::ReplyWriter;
+
+struct Outcome {
+    std::vector<Reply> replies;
+    std::vector<std::string> bytes;  // the input bytes of each reply
+    bool malformed = false;
+    std::string error;
+    bool operator==(const Outcome&) const = default;
+};
+
+// Like ReplyWriter, but simple and error lines are written as parsed (they
+// may hold a '\r' or a bare '\n', which the writer would not reproduce).
+void encode(const Reply& r, ReplyWriter* w) {
+    switch (r.type) {
+        case Reply::Type::kSimple:
+            w->raw("+" + r.str + "\r\n");
+            break;
+        case Reply::Type::kError:
+            w->raw("-" + r.str + "\r\n");
+            break;
+        case Reply::Type::kInteger:
+            w->integer(r.integer);
+            break;
+        case Reply::Type::kBulk:
+            w->bulk(r.str);
+            break;
+        case Reply::Type::kNil:
+            w->null_bulk();
+            break;
+        case Reply::Type::kNilArray:
+            w->null_array();
+            break;
+        case Reply::Type::kArray:
+            w->array_header(r.elements.size());
+            for (const Reply& e : r.elements) encode(e, w);
+            break;
+    }
+}
+
+Outcome feed(std::string_view in, std::uint64_t split_seed, ParserLimits limits) {
+    ReplyParser parser(limits);
+    Outcome o;
+    std::string buffer;
+    std::uint64_t x = split_seed;
+    while (!in.empty()) {
+        std::size_t n = in.size();
+        if (split_seed != 0) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;  // LCG step
+            n = 1 + static_cast<std::size_t>(x >> 33) % std::min<std::size_t>(in.size(), 16);
+        }
+        buffer.append(in.substr(0, n));
+        in.remove_prefix(n);
+        while (!buffer.empty()) {
+            std::size_t consumed = 0;
+            Reply reply;
+            const ParseStatus status = parser.parse(buffer, &consumed, &reply);
+            RAFTKV_ASSERT(consumed <= buffer.size(), "consumed {} of {}", consumed, buffer.size());
+            if (status == ParseStatus::kMalformed) {
+                RAFTKV_ASSERT(consumed == 0);
+                o.malformed = true;
+                o.error = parser.error();
+                return o;
+            }
+            if (status == ParseStatus::kNeedMore) {
+                RAFTKV_ASSERT(consumed == 0);
+                break;
+            }
+            RAFTKV_ASSERT(consumed > 0);
+            o.bytes.push_back(buffer.substr(0, consumed));
+            o.replies.push_back(std::move(reply));
+            buffer.erase(0, consumed);
+        }
+    }
+    return o;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return 0;
+    const std::uint8_t config = data[0];
+    const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+    const ParserLimits limits =
+        (config & 1) != 0
+            ? ParserLimits{.bulk_bytes_max = 16, .args_max = 4, .inline_bytes_max = 16}
+            : ParserLimits{};
+
+    const Outcome whole = feed(in, 0, limits);
+    const Outcome split = feed(in, 1 + (config >> 1), limits);
+    RAFTKV_ASSERT(whole == split, "outcome depends on the split: {} vs {} replies, '{}' vs '{}'",
+                  whole.replies.size(), split.replies.size(), whole.error, split.error);
+
+    for (std::size_t i = 0; i < whole.replies.size(); ++i) {
+        std::string out;
+        ReplyWriter writer(&out);
+        encode(whole.replies[i], &writer);
+        RAFTKV_ASSERT(out == whole.bytes[i], "reply {} re-encodes to different bytes", i);
+    }
+    return 0;
+}
