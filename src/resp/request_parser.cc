@@ -208,6 +208,15 @@ RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {}
 ParseStatus RequestParser::parse(std::string_view in, std::size_t* consumed) {
     std::size_t pos = 0;
     for (;;) {
+        if (state_ == State::kFailed) {
+            *consumed = pos;
+            return ParseStatus::kMalformed;
+        }
+        // Every step may rely on at least one byte at `pos`.
+        if (pos == in.size()) {
+            *consumed = pos;
+            return ParseStatus::kNeedMore;
+        }
         ParseStatus status = ParseStatus::kNeedMore;
         switch (state_) {
             case State::kStart:
@@ -237,13 +246,9 @@ ParseStatus RequestParser::parse(std::string_view in, std::size_t* consumed) {
             return status;
         }
         if (status == ParseStatus::kMalformed) {
-            state_ = State::kFailed;
+            RAFTKV_ASSERT(state_ == State::kFailed);
             *consumed = pos;
             return status;
-        }
-        if (pos == in.size()) {
-            *consumed = pos;
-            return ParseStatus::kNeedMore;
         }
     }
 }

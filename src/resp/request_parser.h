@@ -98,7 +98,7 @@ class RequestParser {
     // its '\n'). Invariant: at most kLengthLineBytesMax bytes in a length
     // line state, at most limits_.inline_bytes_max in kInlineLine.
     std::string line_;
-    // Requests arguments announced by the "*N" header; args_[0, arg_count_)
+    // The arguments announced by the "*N" header; args_[0, arg_count_)
     // are complete. Invariant: arg_count_ < args_expected_ <= args_max
     // while a multibulk is in progress.
     std::size_t args_expected_ = 0;
@@ -114,7 +114,7 @@ class RequestParser {
 // and \xHH; 'single quotes' understand \'; a closing quote must be followed
 // by whitespace or the end. Unlike Redis it is binary safe: a NUL byte is an
 // ordinary character. Returns false on unbalanced quotes. Exposed for tests
-// and for the CLI, which splits typed lines the same way.
+// and for code that splits typed lines the way redis-cli users expect.
 bool split_inline_args(std::string_view line, std::vector<std::string>* args);
 
 // Parses a decimal int64 by the rules of Redis's string2ll: an optional '-',

@@ -261,6 +261,18 @@ TEST(RequestParser, MalformedIsSticky) {
     EXPECT_EQ(parser.error(), "Protocol error: invalid multibulk length");
 }
 
+TEST(RequestParser, EmptyInputNeedsMore) {
+    RequestParser parser;
+    std::size_t consumed = 99;
+    EXPECT_EQ(parser.parse("", &consumed), ParseStatus::kNeedMore);
+    EXPECT_EQ(consumed, 0u);
+    ASSERT_EQ(parser.parse("*1\r\n$4\r\nPI", &consumed), ParseStatus::kNeedMore);
+    EXPECT_EQ(parser.parse("", &consumed), ParseStatus::kNeedMore);
+    EXPECT_EQ(consumed, 0u);
+    ASSERT_EQ(parser.parse("NG\r\n", &consumed), ParseStatus::kComplete);
+    EXPECT_EQ(parser.args(), (Argv{"PING"}));
+}
+
 TEST(RequestParser, PartialRequestNeedsMore) {
     const std::string in = "*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n";
     for (std::size_t n = 0; n < in.size(); ++n) {
