@@ -22,7 +22,7 @@ inline constexpr std::string_view kTempSuffix = ".tmp";
 
 // Owns one file descriptor; closes it on destruction. Movable, not copyable.
 class UniqueFd {
-  public:
+public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : fd_(fd) {}
     ~UniqueFd() { reset(); }
@@ -40,7 +40,7 @@ class UniqueFd {
     }
     void reset(int fd = -1);
 
-  private:
+private:
     int fd_ = -1;
 };
 

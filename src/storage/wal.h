@@ -50,7 +50,7 @@ struct WalRecovery {
 // sync(), truncate_suffix() or compact_prefix(), makes the WAL failed: every
 // later call returns that same error (STYLE.md section 4; never retry fsync).
 class Wal {
-  public:
+public:
     // Opens or creates the WAL in options.dir (creating the directory).
     // Validates every record of every segment and returns the entries in
     // recovery->entries, in index order and contiguous across segments. The
@@ -104,7 +104,7 @@ class Wal {
     // a snapshot at next - 1.
     void reset_next_index(raft::Index next);
 
-  private:
+private:
     struct Segment {
         raft::Index first_index;
         raft::Index end_index;  // one past the last entry; == first_index when empty

@@ -68,6 +68,12 @@ std::optional<std::string> decode_segment_header(std::string_view bytes, Segment
     return std::nullopt;
 }
 
+bool segment_header_is_intact(std::string_view bytes) {
+    RAFTKV_ASSERT(bytes.size() >= kSegmentHeaderBytes);
+    return bytes.substr(0, kWalMagic.size()) == kWalMagic &&
+           checksum(bytes.substr(0, 24)) == decode_u64(bytes.data() + 24);
+}
+
 void encode_record(const raft::Entry& entry, std::string* out) {
     RAFTKV_ASSERT(entry.data.size() <= UINT32_MAX, "payload of {} bytes", entry.data.size());
     const std::size_t start = out->size();

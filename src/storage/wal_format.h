@@ -77,6 +77,10 @@ void encode_segment_header(raft::Index first_index, std::string* out);
 // magic, bad checksum, unknown version) and leaves `header` unspecified.
 std::optional<std::string> decode_segment_header(std::string_view bytes, SegmentHeader* header);
 
+// True when the magic and the header checksum match (the version may still be
+// one this build does not read).
+bool segment_header_is_intact(std::string_view bytes);
+
 // Appends one record (header and payload) to `out`.
 void encode_record(const raft::Entry& entry, std::string* out);
 // True when the header checksum of the kRecordHeaderBytes at `header` matches,

@@ -24,7 +24,7 @@ bool valid_header_follows(std::string_view bytes, std::size_t from) {
 }
 
 class Scanner {
-  public:
+public:
     Scanner(std::string_view bytes, const SegmentScanOptions& options)
         : bytes_(bytes), o_(options) {}
 
@@ -44,7 +44,7 @@ class Scanner {
         return std::move(scan_);
     }
 
-  private:
+private:
     struct Step {
         Status status;
         bool torn = false;
@@ -78,6 +78,13 @@ class Scanner {
             }
             return Status::errorf(Code::kCorruption, "incomplete segment header in {} ({} bytes)",
                                   o_.path.string(), bytes_.size());
+        }
+        // The header goes out in the same write as the first record, so a
+        // damaged header with no record after it is an unfinished segment.
+        if (o_.is_last && !segment_header_is_intact(bytes_) &&
+            !valid_header_follows(bytes_, kSegmentHeaderBytes)) {
+            scan_.header_is_torn = true;
+            return Status::ok();
         }
         SegmentHeader header;
         if (auto why = decode_segment_header(bytes_.substr(0, kSegmentHeaderBytes), &header)) {

@@ -35,8 +35,9 @@ struct SegmentScan {
     // Bytes from the start of the file to the end of the last good record
     // (or of the header when there is none). The file is valid up to here.
     std::uint64_t valid_bytes = 0;
-    // Last segment only: its header is incomplete or zero-filled, so the file
-    // holds nothing and should be removed.
+    // Last segment only: its header is incomplete, zero-filled or damaged with
+    // no record after it (a crash while creating it), so the file holds
+    // nothing and should be removed.
     bool header_is_torn = false;
     // Last segment only: set when a torn tail starts at valid_bytes; says what
     // was found there, with file and offset.
