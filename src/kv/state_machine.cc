@@ -24,10 +24,18 @@ constexpr std::size_t kSnapshotTrailerBytes = 8;
 constexpr std::size_t kSnapshotRecordBytesMin = 4 + 4;
 static_assert(kSnapshotHeaderBytes == 13);
 
+// Redis's text; like Redis, it quotes at most about 128 bytes of arguments.
 void reply_unknown(std::span<const std::string> args, resp::ReplyWriter& out) {
+    constexpr std::size_t kQuotedBytesMax = 128;
+    std::string_view name = args.empty() ? std::string_view() : std::string_view(args[0]);
     std::string msg = fmt::format("ERR unknown command '{}', with args beginning with: ",
-                                  args.empty() ? std::string() : args[0]);
-    for (std::size_t i = 1; i < args.size(); ++i) msg += fmt::format("'{}' ", args[i]);
+                                  name.substr(0, kQuotedBytesMax));
+    std::size_t quoted = 0;
+    for (std::size_t i = 1; i < args.size() && quoted < kQuotedBytesMax; ++i) {
+        std::string_view arg = std::string_view(args[i]).substr(0, kQuotedBytesMax - quoted);
+        msg += fmt::format("'{}' ", arg);
+        quoted += arg.size();
+    }
     out.error(msg);
 }
 

@@ -78,6 +78,21 @@ TEST(StateMachine, TutorialSession) {
     run_cases(cases);
 }
 
+TEST(StateMachine, DataEscapesNastyBytes) {
+    const Case cases[] = {
+        {"quotes, backslashes, controls, UTF-8 and invalid bytes",
+         {
+             {{"set", "q\"k", "a\\b"}, kOk},
+             {{"set", std::string("\0\n", 2), "\t\x01"}, kOk},
+             {{"set", "\xc3\xa9", "\xff\xc3"}, kOk},
+             {{"data"},
+              bulk(R"({"\u0000\n": "\t\u0001", "q\"k": "a\\b", )"
+                   "\"\xc3\xa9\": \"\\u00ff\\u00c3\"}")},
+         }},
+    };
+    run_cases(cases);
+}
+
 TEST(StateMachine, SetAndGet) {
     const Case cases[] = {
         {"get of a missing key is nil", {{{"get", "k"}, kNil}}},

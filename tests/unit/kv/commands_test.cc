@@ -1,0 +1,116 @@
+// commands_test.cc — the command table, find_command and check().
+#include "kv/commands.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace raftkv::kv {
+namespace {
+
+using Args = std::vector<std::string>;
+
+TEST(Commands, TableIsConsistent) {
+    std::set<std::string_view> names;
+    for (const CommandInfo& c : all_commands()) {
+        SCOPED_TRACE(c.name);
+        EXPECT_TRUE(names.insert(c.name).second) << "duplicate name";
+        for (char ch : c.name) EXPECT_FALSE(ch >= 'A' && ch <= 'Z');
+        EXPECT_NE(c.arity, 0);
+        EXPECT_FALSE(c.summary.empty());
+        bool readonly = c.flags.find("readonly") != std::string_view::npos;
+        bool write = c.flags.find("write") != std::string_view::npos;
+        EXPECT_EQ(readonly, c.cls == CommandClass::kRead);
+        EXPECT_EQ(write, c.cls == CommandClass::kWrite);
+        EXPECT_EQ(find_command(c.name), &c);
+    }
+    for (std::string_view n :
+         {"set", "del", "mset", "incr", "incrby", "decr", "decrby", "append", "getdel", "flushall",
+          "delete", "get", "exists", "mget", "strlen", "dbsize", "keys", "scan", "data"}) {
+        EXPECT_TRUE(names.contains(n)) << n;
+    }
+    EXPECT_EQ(names.size(), 19u);
+}
+
+TEST(Commands, FindIsCaseInsensitive) {
+    EXPECT_EQ(find_command("SET"), find_command("set"));
+    EXPECT_EQ(find_command("sEt")->name, "set");
+    EXPECT_EQ(find_command("DELETE")->id, CommandId::kDel);
+    EXPECT_EQ(find_command("Data")->cls, CommandClass::kRead);
+    EXPECT_EQ(find_command("hset"), nullptr);
+    EXPECT_EQ(find_command(""), nullptr);
+    EXPECT_EQ(find_command("se"), nullptr);
+    EXPECT_EQ(find_command("sett"), nullptr);
+}
+
+TEST(Commands, CheckRepliesOnlyOnError) {
+    struct Case {
+        Args args;
+        std::string want;  // "" when the command passes
+    };
+    const Case cases[] = {
+        {{"set", "k", "v"}, ""},
+        {{"SET", "k", "v", "nx", "get", "keepttl"}, ""},
+        {{"set", "k"}, "-ERR wrong number of arguments for 'set' command\r\n"},
+        {{"set", "k", "v", "nx", "xx"}, "-ERR syntax error\r\n"},
+        {{"set", "k", "v", "ex", "10"}, "-ERR raftkv does not support key expiry (EX)\r\n"},
+        {{"GET", "k", "x"}, "-ERR wrong number of arguments for 'get' command\r\n"},
+        {{"mset", "a", "1", "b"}, "-ERR wrong number of arguments for 'mset' command\r\n"},
+        {{"incrby", "k", "1"}, ""},
+        {{"incrby", "k", "one"}, "-ERR value is not an integer or out of range\r\n"},
+        {{"decrby", "k", "-9223372036854775808"}, "-ERR decrement would overflow\r\n"},
+        {{"flushall", "async"}, ""},
+        {{"flushall", "x"}, "-ERR syntax error\r\n"},
+        {{"scan", "0", "match", "*", "count", "5", "type", "string"}, ""},
+        {{"scan", "abc"}, "-ERR invalid cursor\r\n"},
+        {{"dbsize", "x"}, "-ERR wrong number of arguments for 'dbsize' command\r\n"},
+        {{"data"}, ""},
+        {{"delete"}, "-ERR wrong number of arguments for 'delete' command\r\n"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.args[0]);
+        std::string out;
+        resp::ReplyWriter w(&out);
+        const CommandInfo* info = find_command(c.args[0]);
+        ASSERT_NE(info, nullptr);
+        EXPECT_EQ(check(*info, c.args, w), c.want.empty());
+        EXPECT_EQ(out, c.want);
+    }
+}
+
+TEST(Commands, ParseIntegersStrictly) {
+    struct Case {
+        std::string_view in;
+        std::optional<std::int64_t> want;
+    };
+    const Case cases[] = {
+        {"0", 0},
+        {"1", 1},
+        {"-1", -1},
+        {"9223372036854775807", INT64_MAX},
+        {"-9223372036854775808", INT64_MIN},
+        {"9223372036854775808", std::nullopt},
+        {"-9223372036854775809", std::nullopt},
+        {"18446744073709551616", std::nullopt},
+        {"", std::nullopt},
+        {"-", std::nullopt},
+        {"-0", std::nullopt},
+        {"01", std::nullopt},
+        {"+1", std::nullopt},
+        {" 1", std::nullopt},
+        {"1 ", std::nullopt},
+        {"1a", std::nullopt},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.in);
+        EXPECT_EQ(parse_i64(c.in), c.want);
+    }
+    EXPECT_EQ(parse_u64("18446744073709551615"), UINT64_MAX);
+    EXPECT_EQ(parse_u64("18446744073709551616"), std::nullopt);
+    EXPECT_EQ(parse_u64("-1"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace raftkv::kv
