@@ -46,7 +46,7 @@ namespace raftkv::kv {
 std::uint64_t key_hash(std::string_view key);
 
 class KeyTable {
-  public:
+public:
     struct Entry {
         std::string key;
         std::string value;
@@ -101,7 +101,7 @@ class KeyTable {
     void check_invariants() const;
     std::size_t capacity() const { return std::size_t{1} << bits_; }
 
-  private:
+private:
     // hash == 0 marks an empty slot.
     struct Slot {
         std::uint64_t hash = 0;

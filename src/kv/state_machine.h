@@ -29,7 +29,7 @@ inline constexpr std::uint8_t kSnapshotVersion = 1;
 // Not thread-safe; owned by the server loop, which applies committed entries
 // and runs reads on the same thread.
 class StateMachine {
-  public:
+public:
     // Applies a command that passed check(); deterministic. Appends exactly
     // one RESP reply to `out`. A read command is run as by read(); a command
     // that is not a kv command or fails check() (possible only for a log
@@ -55,7 +55,7 @@ class StateMachine {
     // Same keys with the same values; for tests.
     bool operator==(const StateMachine& other) const;
 
-  private:
+private:
     void run_write(const CommandInfo& info, std::span<const std::string> args,
                    resp::ReplyWriter& out);
     void run_read(const CommandInfo& info, std::span<const std::string> args,
