@@ -24,7 +24,7 @@ using raft::Index;
 using raft::Term;
 
 class TempDir {
-  public:
+public:
     TempDir() {
         std::string tmpl = ::testing::TempDir() + "raftkv_walrec_XXXXXX";
         RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
@@ -36,7 +36,7 @@ class TempDir {
     }
     const fs::path& path() const { return path_; }
 
-  private:
+private:
     fs::path path_;
 };
 

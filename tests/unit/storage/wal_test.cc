@@ -27,7 +27,7 @@ using raft::Index;
 using raft::Term;
 
 class TempDir {
-  public:
+public:
     TempDir() {
         std::string tmpl = ::testing::TempDir() + "raftkv_wal_XXXXXX";
         RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
@@ -39,7 +39,7 @@ class TempDir {
     }
     const fs::path& path() const { return path_; }
 
-  private:
+private:
     fs::path path_;
 };
 
@@ -302,7 +302,7 @@ TEST(Wal, PayloadOverMaximumIsRefused) {
 
 // RLIMIT_FSIZE makes write(2) fail with EFBIG, the same path as ENOSPC.
 class FileSizeLimit {
-  public:
+public:
     explicit FileSizeLimit(std::uint64_t bytes) {
         old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
         RAFTKV_ASSERT(::getrlimit(RLIMIT_FSIZE, &old_) == 0);
@@ -315,7 +315,7 @@ class FileSizeLimit {
         ::signal(SIGXFSZ, old_handler_);
     }
 
-  private:
+private:
     rlimit old_{};
     sighandler_t old_handler_;
 };
