@@ -99,8 +99,8 @@ Status Server::recover() {
     if (snapshot->has_value()) {
         const storage::LoadedSnapshot& snap = **snapshot;
         RAFTKV_RETURN_IF_ERROR(state_.restore(snap.payload));
-        snapshot_index_ = snap.meta.index;
-        applied_ = snap.meta.index;
+        snapshot_index_ = snap.meta.last_index;
+        applied_ = snap.meta.last_index;
         spdlog::info("loaded snapshot at index {} ({} keys)", applied_.value, state_.key_count());
     }
 
@@ -279,12 +279,20 @@ void Server::propose(net::ClientConnection& conn, std::uint64_t slot,
         conn.finish(slot);
         return;
     }
+    std::string payload = kv::encode_command(args);
+    if (payload.size() > storage::kWalPayloadBytesMax) {
+        resp::ReplyWriter(conn.reply_buffer(slot))
+            .error(fmt::format("ERR command too large: {} bytes, at most {} per write",
+                               payload.size(), storage::kWalPayloadBytesMax));
+        conn.finish(slot);
+        return;
+    }
     const raft::Index index = next_index_;
     next_index_ = next_index_.next();
     raft::Entry entry{.term = term_,
                       .index = index,
                       .type = raft::EntryType::kCommand,
-                      .data = kv::encode_command(args)};
+                      .data = std::move(payload)};
     log_bytes_since_snapshot_ += entry.data.size() + 64;
     syncer_->append(std::move(entry));
     conn.last_write_index = index.value;
@@ -376,14 +384,14 @@ void Server::maybe_snapshot() {
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
     // The image is taken on the loop thread (an in-memory copy); the slow
     // part, writing and syncing it, happens on its own thread.
-    const storage::SnapshotMeta meta{.index = applied_, .term = term_};
+    const storage::SnapshotMeta meta{.last_index = applied_, .last_term = term_};
     std::string image = state_.snapshot();
     const std::uint64_t covered_bytes = log_bytes_since_snapshot_;
-    spdlog::info("taking a snapshot at index {} ({} keys, {} bytes)", meta.index.value,
+    spdlog::info("taking a snapshot at index {} ({} keys, {} bytes)", meta.last_index.value,
                  state_.key_count(), image.size());
     snapshot_thread_ = std::thread([this, meta, image = std::move(image), covered_bytes] {
         Status s = storage::save_snapshot(snapshot_dir(config_), meta, image);
-        asio::post(io_, [this, index = meta.index, covered_bytes, s] {
+        asio::post(io_, [this, index = meta.last_index, covered_bytes, s] {
             on_snapshot_saved(index, covered_bytes, s);
         });
     });
