@@ -44,15 +44,25 @@ void ClientConnection::read_more() {
 }
 
 void ClientConnection::on_read(const asio::error_code& ec, std::size_t n) {
-    is_reading_ = false;
     if (!open_) return;
+    if (ec) is_reading_ = false;
+    if (ec == asio::error::eof) {
+        // The client finished sending (perhaps only half-closed, as `nc`
+        // does at the end of its input): answer what it sent, then close.
+        close_after_replies();
+        return;
+    }
     if (ec) {
-        // EOF or reset: the client is gone. Writes it sent still commit;
-        // their replies have nowhere to go.
+        // Reset: the client is gone. Writes it sent still commit; their
+        // replies have nowhere to go.
         close();
         return;
     }
+    // input_ holds the bytes being parsed: is_reading_ stays set until they
+    // are consumed, so that a reply finished meanwhile cannot start the next
+    // read into the same buffer (Asio may read speculatively at once).
     process_input(n);
+    is_reading_ = false;
     if (open_) {
         schedule_flush();
         read_more();

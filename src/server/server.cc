@@ -319,9 +319,11 @@ void Server::on_synced(raft::Index last) {
         applied_ = p.index;
         ++stats_.writes_applied;
         proposals_.pop_front();
+        // Reads that waited for this write run now, before the next one is
+        // applied: in "SET k 1; GET k; DEL k" the GET must see 1.
+        serve_waiting_reads(applied_.value);
     }
     last_write_error_.clear();
-    serve_waiting_reads();
     maybe_snapshot();
     if (is_shutting_down_) check_shutdown_done();
 }
@@ -353,7 +355,8 @@ void Server::on_failed(raft::Index first, const Status& status, bool is_fatal) {
     next_index_ = first;
     RAFTKV_ASSERT(next_index_ == applied_.next(), "failed batch {} does not follow applied {}",
                   first.value, applied_.value);
-    serve_waiting_reads();
+    // Reads that waited for the failed writes see the state without them.
+    serve_waiting_reads(UINT64_MAX);
     if (is_fatal) {
         fatal_error_ = status.to_string();
         begin_shutdown(status);
@@ -362,9 +365,7 @@ void Server::on_failed(raft::Index first, const Status& status, bool is_fatal) {
     syncer_->discard_and_resume();
 }
 
-void Server::serve_waiting_reads() {
-    const std::uint64_t ready_through =
-        proposals_.empty() ? UINT64_MAX : applied_.value;  // nothing pending: all may run
+void Server::serve_waiting_reads(std::uint64_t ready_through) {
     auto end = waiting_reads_.upper_bound(ready_through);
     for (auto it = waiting_reads_.begin(); it != end; ++it) {
         WaitingRead& r = it->second;

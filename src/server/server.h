@@ -93,7 +93,8 @@ private:
     void on_synced(raft::Index last);
     void on_failed(raft::Index first, const Status& status, bool is_fatal);
     void on_compacted(raft::Index index, const Status& status);
-    void serve_waiting_reads();
+    // Runs the reads waiting for an index <= ready_through, in index order.
+    void serve_waiting_reads(std::uint64_t ready_through);
     void maybe_snapshot();
     void on_snapshot_saved(raft::Index index, std::uint64_t log_bytes, const Status& status);
 
