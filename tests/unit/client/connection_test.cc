@@ -94,7 +94,7 @@ void wait_for_close(int fd) {
 // connection to `handler`, closing it when the handler returns. The
 // destructor stops accepting and joins; clients must be gone by then.
 class FakeServer {
-  public:
+public:
     using Handler = std::function<void(int fd)>;
 
     explicit FakeServer(Handler handler) : handler_(std::move(handler)) {
@@ -122,7 +122,7 @@ class FakeServer {
     std::uint16_t port() const { return port_; }
     int accepted() const { return accepted_.load(); }
 
-  private:
+private:
     void serve() {
         for (;;) {
             pollfd fds[2] = {{.fd = listen_fd_, .events = POLLIN, .revents = 0},
@@ -311,16 +311,16 @@ TEST(Connection, FollowsMovedToTheLeader) {
 }
 
 TEST(Connection, RedirectLoopStopsAfterTheLimit) {
-    std::uint16_t self_port = 0;
+    std::atomic<std::uint16_t> self_port{0};
     std::atomic<int> requests{0};
     FakeServer server([&](int fd) {
         std::string buf;
         while (read_request(fd, &buf)) {
             ++requests;
-            write_all(fd, fmt::format("-MOVED 0 127.0.0.1:{}\r\n", self_port));
+            write_all(fd, fmt::format("-MOVED 0 127.0.0.1:{}\r\n", self_port.load()));
         }
     });
-    self_port = server.port();  // set before any client connects
+    self_port.store(server.port());  // before any client connects
     Connection conn = must_connect(server.port());
     Result<resp::Reply> r = conn.call(Args{"SET", "a", "1"});
     ASSERT_FALSE(r.has_value());
