@@ -13,6 +13,7 @@
 #include "kv/command_codec.h"
 #include "kv/commands.h"
 #include "resp/reply_writer.h"
+#include "server/recovery.h"
 #include "storage/files.h"
 #include "storage/snapshot_file.h"
 #include "storage/wal.h"
@@ -23,8 +24,6 @@ namespace {
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
-std::filesystem::path wal_dir(const ServerConfig& c) { return c.data_dir / "wal"; }
-std::filesystem::path snapshot_dir(const ServerConfig& c) { return c.data_dir / "snapshots"; }
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -80,7 +79,7 @@ Result<std::unique_ptr<Server>> Server::open(ServerConfig config) {
 
 Status Server::recover() {
     std::error_code ec;
-    for (const auto& dir : {config_.data_dir, wal_dir(config_), snapshot_dir(config_)}) {
+    for (const auto& dir : {config_.data_dir, wal_dir(config_.data_dir), snapshot_dir(config_.data_dir)}) {
         std::filesystem::create_directories(dir, ec);
         if (ec) {
             return Status::errorf(Code::kIoError, "cannot create data directory {}: {}",
@@ -91,57 +90,18 @@ Status Server::recover() {
     if (!lock) return lock.error();
     lock_fd_ = *lock;
 
-    // 1. The newest snapshot.
-    std::vector<std::string> warnings;
-    auto snapshot = storage::load_newest_snapshot(snapshot_dir(config_), &warnings);
-    for (const std::string& w : warnings) spdlog::warn("{}", w);
-    if (!snapshot) return snapshot.error();
-    if (snapshot->has_value()) {
-        const storage::LoadedSnapshot& snap = **snapshot;
-        RAFTKV_RETURN_IF_ERROR(state_.restore(snap.payload));
-        snapshot_index_ = snap.meta.last_index;
-        applied_ = snap.meta.last_index;
-        spdlog::info("loaded snapshot at index {} ({} keys)", applied_.value, state_.key_count());
-    }
-
-    // 2. The log after it.
-    storage::WalRecovery recovery;
-    auto wal = storage::Wal::open(
-        storage::WalOptions{.dir = wal_dir(config_),
-                            .segment_bytes_max = config_.wal_segment_bytes},
-        &recovery);
-    if (!wal) return wal.error();
-    std::uint64_t replayed = 0;
-    std::string scratch;
-    for (raft::Entry& entry : recovery.entries) {
-        if (entry.index <= applied_) continue;  // covered by the snapshot
-        if (entry.index != applied_.next()) {
-            return Status::errorf(Code::kCorruption,
-                                  "log in {} resumes at index {} but the state ends at {}: "
-                                  "entries are missing",
-                                  wal_dir(config_).string(), entry.index.value, applied_.value);
-        }
-        if (entry.type == raft::EntryType::kCommand) {
-            Result<std::vector<std::string>> args = kv::decode_command(entry.data);
-            if (!args) {
-                return Status::errorf(Code::kCorruption, "log entry {} in {}: {}",
-                                      entry.index.value, wal_dir(config_).string(),
-                                      args.error().message());
-            }
-            scratch.clear();
-            resp::ReplyWriter out(&scratch);
-            state_.apply(*args, out);
-        }
-        log_bytes_since_snapshot_ += entry.data.size() + 64;
-        term_ = std::max(term_, entry.term);
-        applied_ = entry.index;
-        ++replayed;
-    }
-    if ((*wal)->last_index() < applied_) (*wal)->reset_next_index(applied_.next());
+    auto recovered = recover_state(config_.data_dir, config_.wal_segment_bytes);
+    if (!recovered) return recovered.error();
+    state_ = std::move(recovered->state);
+    snapshot_index_ = recovered->snapshot_index;
+    applied_ = recovered->applied;
     next_index_ = applied_.next();
+    term_ = std::max(term_, recovered->term);
+    log_bytes_since_snapshot_ = recovered->log_bytes_since_snapshot;
     spdlog::info("recovered {} keys: snapshot at index {}, {} log entries replayed, last index {}",
-                 state_.key_count(), snapshot_index_.value, replayed, applied_.value);
-    recovered_wal_ = std::move(*wal);
+                 state_.key_count(), snapshot_index_.value, recovered->entries_replayed,
+                 applied_.value);
+    recovered_wal_ = std::move(recovered->wal);
     return Status::ok();
 }
 
@@ -293,7 +253,7 @@ void Server::propose(net::ClientConnection& conn, std::uint64_t slot,
                       .index = index,
                       .type = raft::EntryType::kCommand,
                       .data = std::move(payload)};
-    log_bytes_since_snapshot_ += entry.data.size() + 64;
+    log_bytes_since_snapshot_ += entry_log_bytes(entry);
     syncer_->append(std::move(entry));
     conn.last_write_index = index.value;
     proposals_.push_back(Proposal{index, std::move(args), conn.weak_from_this(), slot});
@@ -391,7 +351,7 @@ void Server::maybe_snapshot() {
     spdlog::info("taking a snapshot at index {} ({} keys, {} bytes)", meta.last_index.value,
                  state_.key_count(), image.size());
     snapshot_thread_ = std::thread([this, meta, image = std::move(image), covered_bytes] {
-        Status s = storage::save_snapshot(snapshot_dir(config_), meta, image);
+        Status s = storage::save_snapshot(snapshot_dir(config_.data_dir), meta, image);
         asio::post(io_, [this, index = meta.last_index, covered_bytes, s] {
             on_snapshot_saved(index, covered_bytes, s);
         });
