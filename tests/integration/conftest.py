@@ -15,6 +15,10 @@ import redis
 RAFTKV = os.environ.get("RAFTKV_BIN", os.path.join(os.path.dirname(__file__), "../../build/raftkv"))
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "assertion failed")
+
+
 def free_port():
     # Pick a port whose peer port (+10000) fits, as the server requires.
     while True:
@@ -105,6 +109,12 @@ def make_server(tmp_path):
         if s.proc and s.proc.poll() is None:
             s.proc.kill()
             s.proc.wait()
+    # A crash, an assertion or a sanitizer report in any server log fails the test.
+    for s in servers:
+        if os.path.exists(s.log_path):
+            log = s.read_log()
+            for marker in SANITIZER_MARKERS:
+                assert marker not in log, f"{marker!r} in {s.log_path}:\n{log[-4000:]}"
 
 
 @pytest.fixture
