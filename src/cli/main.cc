@@ -55,9 +55,54 @@ int run_server(raftkv::server::ServerConfig config, const std::string& cluster) 
     return 0;
 }
 
+// `raftkv server --config FILE`: the file's `key = value` lines (TOML, as
+// CLI11 reads them) become `--key=value` flags placed before the command
+// line's own, so that a flag given on the command line wins. (CLI11's own
+// config support reads files for the top-level app only.)
+// Returns false, with a message printed, if the file cannot be read.
+bool expand_config_file(std::vector<std::string>* args) {
+    if (args->size() < 2 || (*args)[1] != "server") return true;
+    std::string path;
+    std::vector<std::string> rest;
+    for (std::size_t i = 2; i < args->size(); ++i) {
+        const std::string& a = (*args)[i];
+        if (a == "--config" && i + 1 < args->size()) {
+            path = (*args)[++i];
+        } else if (a.rfind("--config=", 0) == 0) {
+            path = a.substr(9);
+        } else {
+            rest.push_back(a);
+        }
+    }
+    if (path.empty()) return true;
+    std::vector<CLI::ConfigItem> items;
+    try {
+        items = CLI::ConfigTOML().from_file(path);
+    } catch (const CLI::Error& e) {
+        std::fprintf(stderr, "raftkv server: cannot read config file %s: %s\n", path.c_str(),
+                     e.what());
+        return false;
+    }
+    std::vector<std::string> expanded{(*args)[0], "server"};
+    for (const CLI::ConfigItem& item : items) {
+        if (item.name == "++" || item.name == "--" || item.inputs.empty()) continue;
+        const std::string flag = "--" + item.name;
+        bool overridden = false;
+        for (const std::string& a : rest) {
+            overridden = overridden || a == flag || a.rfind(flag + "=", 0) == 0;
+        }
+        if (!overridden) expanded.push_back(flag + "=" + item.inputs.front());
+    }
+    expanded.insert(expanded.end(), rest.begin(), rest.end());
+    *args = std::move(expanded);
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    std::vector<std::string> args(argv, argv + argc);
+    if (!expand_config_file(&args)) return 2;
     CLI::App app{"raftkv: a strongly consistent, replicated key-value store that speaks the "
                  "Redis protocol"};
     app.require_subcommand(1);
@@ -66,7 +111,10 @@ int main(int argc, char** argv) {
     std::string cluster;
     std::uint64_t id = 1;
     CLI::App* server = app.add_subcommand("server", "Run a raftkv server");
-    server->set_config("--config", "", "Read these flags from a file (TOML: id = 1, ...)");
+    std::string config_file;  // read by expand_config_file before parsing
+    server->add_option("--config", config_file,
+                       "Read flags from a file: TOML, `data-dir = \"/var/lib/raftkv\"`; "
+                       "flags on the command line win");
     server->add_option("--id", id, "This server's id in --cluster")->capture_default_str();
     server->add_option("--cluster", cluster,
                        "The cluster: ID=HOST:PORT[@PEERPORT],... (default 1=127.0.0.1:6379)");
@@ -96,7 +144,9 @@ int main(int argc, char** argv) {
     cli->prefix_command();
 
     try {
-        app.parse(argc, argv);
+        // CLI11 wants the arguments after the program name, last first.
+        std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
+        app.parse(reversed);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
