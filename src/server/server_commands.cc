@@ -26,18 +26,21 @@ struct ServerCommandInfo {
     int arity;
     std::string_view flags;
     std::string_view summary;
+    std::string_view syntax;
 };
 
 constexpr ServerCommandInfo kServerCommands[] = {
-    {"ping", -1, "fast", "Returns PONG, or the argument"},
-    {"echo", 2, "fast", "Returns the given string"},
-    {"quit", -1, "fast", "Closes the connection after the replies already due"},
-    {"hello", -1, "fast", "Handshake: only protocol 2 (RESP2) is served"},
-    {"select", 2, "fast", "Selects database 0, the only one"},
-    {"info", -1, "", "Server information and statistics"},
-    {"command", -1, "", "Describes the commands"},
-    {"config", -2, "", "CONFIG GET parameter: the server's settings (read only)"},
-    {"client", -2, "", "CLIENT ID | GETNAME | SETNAME name | SETINFO | INFO"},
+    {"ping", -1, "fast", "Returns PONG, or the argument", "[message]"},
+    {"echo", 2, "fast", "Returns the given string", "message"},
+    {"quit", -1, "fast", "Closes the connection after the replies already due", ""},
+    {"hello", -1, "fast", "Handshake: only protocol 2 (RESP2) is served", "[2 [SETNAME name]]"},
+    {"select", 2, "fast", "Selects database 0, the only one", "0"},
+    {"info", -1, "", "Server information and statistics",
+     "[server | clients | persistence | stats | keyspace | all]"},
+    {"command", -1, "", "Describes the commands", "[COUNT | DOCS [name ...] | INFO name ...]"},
+    {"config", -2, "", "The server's settings (read only)", "GET parameter [parameter ...]"},
+    {"client", -2, "", "The connection's id and name",
+     "ID | GETNAME | SETNAME name | SETINFO attr value | INFO"},
 };
 
 const ServerCommandInfo* find_server_command(std::string_view name) {
@@ -86,11 +89,14 @@ void write_command_entry(resp::ReplyWriter& out, std::string_view name, int arit
     out.array_header(0);  // subcommands
 }
 
-// One value of the COMMAND DOCS map: summary, since, group, complexity.
+// One value of the COMMAND DOCS map: summary, since, group, complexity, and
+// the arguments. The syntax line is given as one argument whose name is the
+// whole line ("key value [NX | XX] [GET]"), which is what redis-cli shows as
+// the hint while a command is typed.
 void write_command_doc(resp::ReplyWriter& out, std::string_view name, std::string_view summary,
-                       std::string_view group) {
+                       std::string_view group, std::string_view syntax) {
     out.bulk(name);
-    out.array_header(8);
+    out.array_header(syntax.empty() ? 8 : 10);
     out.bulk("summary");
     out.bulk(summary);
     out.bulk("since");
@@ -99,6 +105,14 @@ void write_command_doc(resp::ReplyWriter& out, std::string_view name, std::strin
     out.bulk(group);
     out.bulk("complexity");
     out.bulk("O(1)");
+    if (syntax.empty()) return;
+    out.bulk("arguments");
+    out.array_header(1);
+    out.array_header(4);
+    out.bulk("name");
+    out.bulk(syntax);
+    out.bulk("type");
+    out.bulk("string");
 }
 
 std::size_t command_count() {
@@ -198,22 +212,24 @@ bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
             out.integer(static_cast<std::int64_t>(command_count()));
         } else if (sub == "docs") {
             // With names: only those; without: all.
-            std::vector<std::pair<std::string_view, std::string_view>> docs;
+            struct Doc {
+                std::string_view name, summary, group, syntax;
+            };
+            std::vector<Doc> docs;
             for (const kv::CommandInfo& c : kv::all_commands()) {
-                docs.emplace_back(c.name, c.summary);
+                docs.push_back({c.name, c.summary, "string", c.syntax});
             }
-            for (const ServerCommandInfo& c : kServerCommands) docs.emplace_back(c.name, c.summary);
-            std::vector<std::pair<std::string_view, std::string_view>> chosen;
-            for (const auto& d : docs) {
+            for (const ServerCommandInfo& c : kServerCommands) {
+                docs.push_back({c.name, c.summary, "connection", c.syntax});
+            }
+            std::vector<const Doc*> chosen;
+            for (const Doc& d : docs) {
                 bool wanted = argc == 2;
-                for (std::size_t i = 2; i < argc && !wanted; ++i) wanted = lower(args[i]) == d.first;
-                if (wanted) chosen.push_back(d);
+                for (std::size_t i = 2; i < argc && !wanted; ++i) wanted = lower(args[i]) == d.name;
+                if (wanted) chosen.push_back(&d);
             }
             out.array_header(chosen.size() * 2);
-            for (const auto& [n, summary] : chosen) {
-                write_command_doc(out, n, summary,
-                                  kv::find_command(n) != nullptr ? "string" : "connection");
-            }
+            for (const Doc* d : chosen) write_command_doc(out, d->name, d->summary, d->group, d->syntax);
         } else if (sub == "info") {
             out.array_header(argc - 2);
             for (std::size_t i = 2; i < argc; ++i) {

@@ -133,3 +133,21 @@ def test_data_escapes_json(server):
     r.set("caf\xe9".encode("utf-8"), "ok")
     doc = json.loads(r.execute_command("DATA"))
     assert doc == {'quote"back\\slash': "line\nbreak\ttab\x01", "caf\xe9": "ok"}
+
+
+def test_command_docs_give_redis_cli_its_help(server):
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"COMMAND DOCS set\r\n")
+        reply = b""
+        while not reply.endswith(b"string\r\n"):
+            chunk = s.recv(65536)
+            assert chunk, reply
+            reply += chunk
+    assert reply.startswith(b"*2\r\n$3\r\nset\r\n*10\r\n$7\r\nsummary\r\n")
+    assert reply.endswith(b"$9\r\narguments\r\n*1\r\n*4\r\n$4\r\nname\r\n"
+                          b"$35\r\nkey value [NX | XX] [GET] [KEEPTTL]\r\n"
+                          b"$4\r\ntype\r\n$6\r\nstring\r\n")
+    out = subprocess.run(["redis-cli", "-p", str(server.port)], input=b"help set\n",
+                         capture_output=True, timeout=20).stdout
+    assert b"key value [NX | XX] [GET] [KEEPTTL]" in out, out
