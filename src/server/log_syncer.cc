@@ -15,10 +15,24 @@ LogSyncer::LogSyncer(asio::any_io_executor loop, std::unique_ptr<storage::Wal> w
 LogSyncer::~LogSyncer() { stop(); }
 
 void LogSyncer::append(raft::Entry entry) {
+    // Entries of one round of the event loop go over together: the hand-over
+    // runs after the handlers that are ready now, so a batch holds every
+    // write that arrived in this round (as Redis's beforeSleep does).
+    staged_.push_back(std::move(entry));
+    if (staged_.size() == 1) asio::post(loop_, [this] { hand_over(); });
+}
+
+void LogSyncer::hand_over() {
+    if (staged_.empty()) return;
     {
         std::lock_guard lock(mu_);
         RAFTKV_ASSERT(!is_stopping_, "append after stop");
-        pending_.push_back(std::move(entry));
+        if (pending_.empty()) {
+            pending_.swap(staged_);
+        } else {
+            for (raft::Entry& e : staged_) pending_.push_back(std::move(e));
+            staged_.clear();
+        }
     }
     cv_.notify_one();
 }
@@ -32,6 +46,7 @@ void LogSyncer::compact(raft::Index index) {
 }
 
 void LogSyncer::discard_and_resume() {
+    staged_.clear();
     {
         std::lock_guard lock(mu_);
         pending_.clear();
@@ -41,6 +56,7 @@ void LogSyncer::discard_and_resume() {
 }
 
 void LogSyncer::stop() {
+    hand_over();
     {
         std::lock_guard lock(mu_);
         is_stopping_ = true;

@@ -61,10 +61,13 @@ public:
 
 private:
     void run();
+    void hand_over();  // loop thread: moves staged_ to pending_
 
     asio::any_io_executor loop_;
     std::unique_ptr<storage::Wal> wal_;
     Callbacks callbacks_;
+
+    std::vector<raft::Entry> staged_;  // loop thread only: this round's entries
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
