@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
     if (!expand_config_file(&args)) return 2;
     CLI::App app{"raftkv: a strongly consistent, replicated key-value store that speaks the "
                  "Redis protocol"};
-    app.require_subcommand(1);
+    app.name("raftkv");
+    app.require_subcommand(0, 1);
 
     raftkv::server::ServerConfig config;
     std::string cluster;
@@ -142,6 +143,9 @@ int main(int argc, char** argv) {
     cli->add_option("-p,--port", shell.port, "Server port")->capture_default_str();
     cli->add_flag("--raw", shell.raw, "Print replies raw, as when output is not a terminal");
     cli->prefix_command();
+    cli->footer("With COMMAND [ARG...], runs that one command and prints its reply "
+                "(raftkv cli set chelsea rules); without, opens the shell, or runs one "
+                "command per line of standard input when it is not a terminal.");
 
     try {
         // CLI11 wants the arguments after the program name, last first.
@@ -151,6 +155,10 @@ int main(int argc, char** argv) {
         return app.exit(e);
     }
 
+    if (app.get_subcommands().empty()) {
+        std::fputs(app.help().c_str(), stderr);
+        return 2;
+    }
     if (server->parsed()) {
         config.id = raftkv::raft::NodeId(id);
         return run_server(std::move(config), cluster);
