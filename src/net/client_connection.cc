@@ -37,6 +37,13 @@ bool ClientConnection::is_read_blocked() const {
 void ClientConnection::read_more() {
     if (!open_ || closing_ || is_reading_ || is_read_blocked()) return;
     is_reading_ = true;
+    if (input_begin_ < input_end_) {
+        // Requests already read wait to be parsed. Parse them from the event
+        // loop, not here: finish() calls this from inside handler code,
+        // which must not be re-entered with a new request.
+        asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_input(); });
+        return;
+    }
     socket_.async_read_some(asio::buffer(input_),
                             [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                                 self->on_read(ec, n);
@@ -58,10 +65,19 @@ void ClientConnection::on_read(const asio::error_code& ec, std::size_t n) {
         close();
         return;
     }
+    RAFTKV_ASSERT(input_begin_ == input_end_, "read over {} unparsed bytes",
+                  input_end_ - input_begin_);
+    input_begin_ = 0;
+    input_end_ = n;
+    on_input();
+}
+
+void ClientConnection::on_input() {
+    if (!open_) return;
     // input_ holds the bytes being parsed: is_reading_ stays set until they
     // are consumed, so that a reply finished meanwhile cannot start the next
     // read into the same buffer (Asio may read speculatively at once).
-    process_input(n);
+    process_input();
     is_reading_ = false;
     if (open_) {
         schedule_flush();
@@ -69,15 +85,18 @@ void ClientConnection::on_read(const asio::error_code& ec, std::size_t n) {
     }
 }
 
-void ClientConnection::process_input(std::size_t n) {
-    std::string_view in(input_.data(), n);
-    while (!in.empty() && open_ && !closing_) {
+void ClientConnection::process_input() {
+    // Stops at the limits too, not only between reads: one read can hold
+    // thousands of pipelined requests, each of which may make a big reply.
+    while (input_begin_ < input_end_ && open_ && !closing_ && !is_read_blocked()) {
+        const std::string_view in(input_.data() + input_begin_, input_end_ - input_begin_);
         std::size_t consumed = 0;
         const resp::ParseStatus status = parser_.parse(in, &consumed);
         RAFTKV_ASSERT(consumed <= in.size(), "parser consumed {} of {}", consumed, in.size());
-        in.remove_prefix(consumed);
+        input_begin_ += consumed;
         if (status == resp::ParseStatus::kNeedMore) {
-            RAFTKV_ASSERT(in.empty(), "parser needs more with {} bytes unread", in.size());
+            RAFTKV_ASSERT(input_begin_ == input_end_, "parser needs more with {} bytes unread",
+                          input_end_ - input_begin_);
             break;
         }
         if (status == resp::ParseStatus::kMalformed) {
@@ -86,6 +105,10 @@ void ClientConnection::process_input(std::size_t n) {
         }
         const std::uint64_t slot = next_slot_++;
         slots_.emplace_back();
+        // Parsing on past the limit handed a whole read's worth of pipelined
+        // requests to the handler (ClientConnection.StopsReadingAtPendingRepliesMax).
+        RAFTKV_ASSERT(slots_.size() <= limits_.pending_replies_max, "{} replies pending, max {}",
+                      slots_.size(), limits_.pending_replies_max);
         handler_->on_request(*this, slot, parser_.args());
     }
 }

@@ -4,9 +4,10 @@
 // Every request gets a reply slot when it is parsed. The handler fills a slot
 // at once (a GET) or later (a SET, once its log entry is durable); replies
 // leave strictly in slot order, so pipelined requests are answered in order.
-// Bounded: the connection stops reading while too many replies are pending
-// or too many bytes wait to be sent, so a client that pipelines without
-// reading cannot make the server buffer without limit.
+// Bounded: the connection stops reading, and parsing what it has already
+// read, while too many replies are pending or too many bytes wait to be sent,
+// so a client that pipelines without reading cannot make the server buffer
+// without limit.
 //
 // Not thread-safe: owned by the event loop thread. Does not know what a
 // command means: that is the RequestHandler's (src/server).
@@ -78,7 +79,8 @@ private:
 
     void read_more();
     void on_read(const asio::error_code& ec, std::size_t n);
-    void process_input(std::size_t n);
+    void on_input();
+    void process_input();
     void protocol_error(const std::string& message);
     void drain_done_slots();
     void schedule_flush();
@@ -95,6 +97,12 @@ private:
     std::string peer_address_;
 
     std::vector<char> input_;
+    // input_[input_begin_, input_end_) was read but not parsed yet: parsing
+    // stops when the limits block reading, and resumes from here (before
+    // the next read) once they no longer do.
+    // Invariant: input_begin_ <= input_end_ <= input_.size().
+    std::size_t input_begin_ = 0;
+    std::size_t input_end_ = 0;
     // Slot numbers are consecutive; slots_.front() is first_slot_.
     std::deque<Slot> slots_;
     std::uint64_t first_slot_ = 0;
@@ -103,7 +111,7 @@ private:
     std::string output_;   // replies ready to send, in order
     std::string writing_;  // bytes handed to the socket, not yet confirmed
     bool is_writing_ = false;
-    bool is_reading_ = false;
+    bool is_reading_ = false;  // a read or a parse of input_ is outstanding or running
     bool flush_scheduled_ = false;
     bool closing_ = false;  // no more requests; close once replies are sent
     bool open_ = true;
