@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j2
+cmake --build build -j2 --target raftkv
 port=${RAFTKV_PORT:-6379}
 build/raftkv server --cluster "1=127.0.0.1:$port" --data-dir raftkv-data 2>raftkv-server.log &
 server=$!
