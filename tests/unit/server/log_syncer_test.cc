@@ -9,14 +9,16 @@
 
 #include <chrono>
 
+#include "testing/temp_dir.h"
+
 namespace raftkv::server {
 namespace {
 
 using std::chrono::steady_clock;
 
 raft::Entry entry(std::uint64_t index, std::size_t bytes = 16) {
-    return raft::Entry{.term = raft::Term(1), .index = raft::Index(index),
-                       .data = std::string(bytes, 'x')};
+    return raft::Entry{
+        .term = raft::Term(1), .index = raft::Index(index), .data = std::string(bytes, 'x')};
 }
 
 // Runs the loop until `done` holds, failing the test after a deadline.
@@ -32,13 +34,6 @@ void run_until(asio::io_context& io, Pred done) {
 
 class LogSyncerTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        std::string tmpl = ::testing::TempDir() + "syncer_XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
-
     std::unique_ptr<LogSyncer> make_syncer() {
         storage::WalRecovery rec;
         auto wal = storage::Wal::open(storage::WalOptions{.dir = dir_}, &rec);
@@ -63,7 +58,8 @@ protected:
         return rec.entries;
     }
 
-    std::filesystem::path dir_;
+    raftkv::testing::TempDir tmp_;
+    const std::filesystem::path dir_ = tmp_.path();
     asio::io_context io_;
     std::vector<std::uint64_t> synced_;
     std::uint64_t failed_first_ = 0;

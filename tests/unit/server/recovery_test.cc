@@ -2,13 +2,13 @@
 #include "server/recovery.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <fstream>
 
 #include "kv/command_codec.h"
 #include "resp/reply_writer.h"
 #include "storage/snapshot_file.h"
+#include "testing/temp_dir.h"
 
 namespace raftkv::server {
 namespace {
@@ -17,13 +17,6 @@ using Args = std::vector<std::string>;
 
 class RecoveryTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        std::string tmpl = ::testing::TempDir() + "recovery_XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
-
     // The i-th command of the test history: set k<i%3> v<i>, and every
     // fourth an incr, so order matters.
     static Args command(int i) {
@@ -56,13 +49,15 @@ protected:
         ASSERT_TRUE((*wal)->sync().is_ok());
     }
     void write_snapshot(int index) {
-        const storage::SnapshotMeta meta{.last_index = raft::Index(static_cast<std::uint64_t>(index)),
-                                         .last_term = raft::Term(1)};
+        const storage::SnapshotMeta meta{
+            .last_index = raft::Index(static_cast<std::uint64_t>(index)),
+            .last_term = raft::Term(1)};
         ASSERT_TRUE(storage::save_snapshot(snapshot_dir(dir_), meta, state_after(index).snapshot())
                         .is_ok());
     }
 
-    std::filesystem::path dir_;
+    raftkv::testing::TempDir tmp_;
+    const std::filesystem::path dir_ = tmp_.path();
 };
 
 TEST_F(RecoveryTest, EmptyDirectoryStartsEmpty) {
@@ -102,8 +97,8 @@ TEST_F(RecoveryTest, SnapshotNewerThanTheLogStartsAfterIt) {
     EXPECT_TRUE(r->state == state_after(9));
     EXPECT_EQ(r->wal->last_index(), raft::Index(9));
     // The next write continues the snapshot.
-    std::vector<raft::Entry> next{raft::Entry{.term = raft::Term(1), .index = raft::Index(10),
-                                              .data = kv::encode_command(command(10))}};
+    std::vector<raft::Entry> next{raft::Entry{
+        .term = raft::Term(1), .index = raft::Index(10), .data = kv::encode_command(command(10))}};
     EXPECT_TRUE(r->wal->append(next).is_ok());
 }
 

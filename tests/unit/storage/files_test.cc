@@ -8,27 +8,14 @@
 #include <filesystem>
 #include <string>
 
+#include "testing/temp_dir.h"
+
 namespace raftkv::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = ::testing::TempDir() + "raftkv_files_XXXXXX";
-        RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using raftkv::testing::TempDir;
 
 TEST(Files, WriteAtomicReplacesAndLeavesNoTemp) {
     TempDir dir;

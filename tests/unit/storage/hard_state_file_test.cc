@@ -10,28 +10,14 @@
 #include <string>
 
 #include "storage/files.h"
+#include "testing/temp_dir.h"
 
 namespace raftkv::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = ::testing::TempDir() + "raftkv_hs_XXXXXX";
-        RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using raftkv::testing::TempDir;
 
 TEST(HardStateFile, MissingFileGivesDefaults) {
     TempDir dir;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "storage/files.h"
+#include "testing/temp_dir.h"
 
 namespace raftkv::storage {
 namespace {
@@ -18,22 +19,7 @@ namespace fs = std::filesystem;
 using raft::Index;
 using raft::Term;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = ::testing::TempDir() + "raftkv_snap_XXXXXX";
-        RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using raftkv::testing::TempDir;
 
 void write_bytes(const fs::path& path, std::string_view bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

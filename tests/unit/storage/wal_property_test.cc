@@ -19,6 +19,7 @@
 
 #include "storage/files.h"
 #include "storage/wal.h"
+#include "testing/temp_dir.h"
 
 namespace raftkv::storage {
 namespace {
@@ -28,22 +29,7 @@ using raft::Entry;
 using raft::Index;
 using raft::Term;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = ::testing::TempDir() + "raftkv_walprop_XXXXXX";
-        RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using raftkv::testing::TempDir;
 
 std::uint64_t test_seed() {
     if (const char* s = std::getenv("RAFTKV_SEED")) return std::strtoull(s, nullptr, 0);

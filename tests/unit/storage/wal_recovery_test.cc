@@ -14,6 +14,7 @@
 #include "storage/files.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "testing/temp_dir.h"
 
 namespace raftkv::storage {
 namespace {
@@ -23,22 +24,7 @@ using raft::Entry;
 using raft::Index;
 using raft::Term;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = ::testing::TempDir() + "raftkv_walrec_XXXXXX";
-        RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using raftkv::testing::TempDir;
 
 constexpr std::size_t kPayloadBytes = 24;
 constexpr std::size_t kRecordBytes = kRecordHeaderBytes + kPayloadBytes;

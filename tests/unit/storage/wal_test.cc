@@ -17,6 +17,7 @@
 
 #include "storage/files.h"
 #include "storage/wal_format.h"
+#include "testing/temp_dir.h"
 
 namespace raftkv::storage {
 namespace {
@@ -26,22 +27,7 @@ using raft::Entry;
 using raft::Index;
 using raft::Term;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = ::testing::TempDir() + "raftkv_wal_XXXXXX";
-        RAFTKV_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using raftkv::testing::TempDir;
 
 std::vector<Entry> make_entries(std::uint64_t first, std::uint64_t count, std::uint64_t term,
                                 std::size_t payload_bytes = 16) {
