@@ -9,7 +9,7 @@ name=${1:?usage: tools/fuzz.sh TARGET [SECONDS]}
 seconds=${2:-60}
 case $name in
   resp_request|resp_reply) srcs="src/resp/*.cc" ;;
-  wal) srcs="src/storage/*.cc" ;;
+  wal|snapshot_file) srcs="src/storage/*.cc" ;;
   command|kv_snapshot) srcs="src/kv/*.cc src/resp/*.cc" ;;
   *) echo "unknown target $name" >&2; exit 2 ;;
 esac
