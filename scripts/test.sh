@@ -22,7 +22,7 @@ cmake --build build -j2
 (cd build && ctest --output-on-failure --timeout 1200)
 
 configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFTKV_SANITIZE=thread
-cmake --build build-tsan -j2 --target raftkv server_test net_test
+cmake --build build-tsan -j2 --target raftkv server_test net_test fsync_fault
 build-tsan/tests/unit/server/server_test --gtest_brief=1
 build-tsan/tests/unit/net/net_test --gtest_brief=1
 (cd build-tsan && ctest --output-on-failure --timeout 1200 -R '^integration$')

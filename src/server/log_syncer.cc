@@ -114,7 +114,11 @@ void LogSyncer::run() {
         // Only a full disk during write(2) leaves the log usable: the Wal cut
         // the partial batch back. A failed fsync never is (fsync errors may
         // have dropped dirty pages; retrying could report success falsely).
-        const bool is_fatal = !append_ok ? s.code() != Code::kDiskFull : true;
+        // The Wal's own failed state decides first: an append that failed
+        // on a sync inside it (say, at a segment rotation) is not a clean
+        // full disk even if errno was ENOSPC.
+        const bool is_fatal =
+            !wal_->failure().is_ok() || append_ok || s.code() != Code::kDiskFull;
         asio::post(loop_, [cb = callbacks_.on_failed, first, s, is_fatal] { cb(first, s, is_fatal); });
         if (is_fatal) {
             std::lock_guard lock(mu_);

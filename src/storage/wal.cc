@@ -76,12 +76,8 @@ Status Wal::recover(WalRecovery* recovery) {
                                      .prev_term = prev_term,
                                  });
         if (!scan) return scan.error();
-        if (!segments_.empty() && first != segments_.back().end_index) {
-            return Status::errorf(Code::kCorruption,
-                                  "index gap: {} ends before index {} but {} starts at {}",
-                                  segments_.back().path.string(), segments_.back().end_index.value,
-                                  path.string(), first.value);
-        }
+        // An unfinished last segment goes before the gap check: it holds no
+        // record, so whatever index its name says does not matter.
         if (scan->header_is_torn || scan->entries.empty()) {
             if (!is_last) {
                 return Status::errorf(Code::kCorruption, "segment {} holds no records",
@@ -93,6 +89,12 @@ Status Wal::recover(WalRecovery* recovery) {
             RAFTKV_RETURN_IF_ERROR(remove_file(path));
             dir_changed = true;
             continue;
+        }
+        if (!segments_.empty() && first != segments_.back().end_index) {
+            return Status::errorf(Code::kCorruption,
+                                  "index gap: {} ends before index {} but {} starts at {}",
+                                  segments_.back().path.string(), segments_.back().end_index.value,
+                                  path.string(), first.value);
         }
         if (scan->torn_tail) {
             warn(recovery, fmt::format("cut off a torn tail: {}; removed {} bytes",
@@ -125,6 +127,12 @@ Status Wal::open_last_segment_for_append() {
 Status Wal::fail(Status status) {
     RAFTKV_ASSERT(!status.is_ok());
     if (failure_.is_ok()) {
+        // A sticky failure is never reported as kDiskFull, whatever errno
+        // said (an fsync can fail with ENOSPC): callers read kDiskFull as
+        // "nothing was written, retry when there is space".
+        if (status.code() == Code::kDiskFull) {
+            status = Status::error(Code::kIoError, status.message());
+        }
         spdlog::error("wal: failed, refusing further writes: {}", status.to_string());
         failure_ = std::move(status);
     }
@@ -217,10 +225,18 @@ Status Wal::start_segment(raft::Index first_index) {
 }
 
 Status Wal::undo_append(const UndoPoint& undo) {
+    const bool removes_segments = segments_.size() > undo.segment_count;
     while (segments_.size() > undo.segment_count) {
         fd_.reset();
         RAFTKV_RETURN_IF_ERROR(remove_segment_file(segments_.back()));
         segments_.pop_back();
+    }
+    if (removes_segments) {
+        // Make the removal durable now: a segment of the undone batch that
+        // came back after a power loss would bring back writes that were
+        // answered "not applied".
+        RAFTKV_RETURN_IF_ERROR(sync_dir(options_.dir));
+        dir_needs_sync_ = false;
     }
     next_index_ = undo.next_index;
     last_term_ = undo.last_term;

@@ -1,0 +1,54 @@
+"""A failed fsync: the server cannot know what reached the disk, so it never
+answers "not applied" for those writes; it answers -UNCERTAIN (or closes)
+and stops (STYLE.md section 4: never retry an fsync). The fault comes from
+an LD_PRELOAD library (fsync_fault.c) while a trigger file exists."""
+import os
+
+import pytest
+import redis
+
+from conftest import wait_for
+
+FAULT_LIB = os.environ.get("RAFTKV_FSYNC_FAULT_LIB")
+
+
+@pytest.fixture
+def faulty_server(make_server, tmp_path, monkeypatch):
+    assert FAULT_LIB and os.path.exists(FAULT_LIB), "run through ctest, which builds fsync_fault"
+    trigger = tmp_path / "FAIL_FSYNC"
+    monkeypatch.setenv("LD_PRELOAD", FAULT_LIB)
+    monkeypatch.setenv("RAFTKV_FAIL_FSYNC", str(trigger))
+    # The sanitizer runtimes want to be first in the preload list; ours is harmless.
+    monkeypatch.setenv("ASAN_OPTIONS", "verify_asan_link_order=0")
+    # Small segments: the failing fsync is the one at a segment rotation.
+    server = make_server(extra_args=["--wal-segment-bytes", "4096"]).start()
+    monkeypatch.delenv("LD_PRELOAD")
+    return server, trigger
+
+
+def test_failed_fsync_is_never_reported_as_not_applied(faulty_server):
+    server, trigger = faulty_server
+    r = server.client()
+    r.set("a", "x" * 4500)
+    r.set("b", "x" * 4500)
+    trigger.touch()
+    # Two writes in one batch: the second starts a new segment, and the Wal
+    # fsyncs the first one's segment inside append().
+    p = r.pipeline(transaction=False)
+    p.set("c", "x" * 4500)
+    p.set("d", "x" * 4500)
+    try:
+        replies = p.execute(raise_on_error=False)
+    except redis.ConnectionError:
+        replies = []  # closed without a reply: also honest
+    for reply in replies:
+        assert isinstance(reply, redis.ResponseError), reply
+        assert "not applied" not in str(reply), f"a write whose fsync failed was called not applied: {reply}"
+        assert str(reply).startswith("UNCERTAIN"), reply
+    # The log cannot take more writes: the server stops with an error.
+    assert server.proc.wait(timeout=20) == 1
+    assert "fdatasync" in server.read_log()
+    trigger.unlink()
+    server.start()
+    r = server.client()
+    assert r.get("a") == b"x" * 4500 and r.get("b") == b"x" * 4500
