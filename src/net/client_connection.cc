@@ -30,8 +30,19 @@ ClientConnection::~ClientConnection() = default;
 void ClientConnection::start() { read_more(); }
 
 bool ClientConnection::is_read_blocked() const {
-    return slots_.size() >= limits_.pending_replies_max ||
-           output_.size() + writing_.size() >= limits_.output_bytes_max;
+    return is_paused_ || slots_.size() >= limits_.pending_replies_max ||
+           output_.size() + writing_.size() + held_bytes_ >= limits_.output_bytes_max;
+}
+
+void ClientConnection::pause_requests() {
+    RAFTKV_ASSERT(!is_paused_, "client {} paused twice", id_);
+    is_paused_ = true;
+}
+
+void ClientConnection::resume_requests() {
+    RAFTKV_ASSERT(is_paused_, "client {} resumed while not paused", id_);
+    is_paused_ = false;
+    maybe_resume_reading();
 }
 
 void ClientConnection::read_more() {
@@ -138,6 +149,7 @@ void ClientConnection::finish(std::uint64_t slot) {
     Slot& s = slots_[slot - first_slot_];
     RAFTKV_ASSERT(!s.is_done, "slot {} finished twice", slot);
     s.is_done = true;
+    held_bytes_ += s.reply.size();  // 0 for the front slot: it wrote to output_
     drain_done_slots();
     schedule_flush();
     maybe_resume_reading();
@@ -146,7 +158,10 @@ void ClientConnection::finish(std::uint64_t slot) {
 void ClientConnection::drain_done_slots() {
     while (!slots_.empty() && slots_.front().is_done) {
         // The front slot wrote into output_ directly; others kept their own.
-        output_.append(slots_.front().reply);
+        const std::string& reply = slots_.front().reply;
+        RAFTKV_ASSERT(held_bytes_ >= reply.size(), "held {} < {}", held_bytes_, reply.size());
+        held_bytes_ -= reply.size();
+        output_.append(reply);
         slots_.pop_front();
         ++first_slot_;
     }

@@ -62,6 +62,14 @@ public:
     std::string* reply_buffer(std::uint64_t slot);
     void finish(std::uint64_t slot);
 
+    // While paused, the connection parses no new request (bytes already
+    // read wait in its buffer). The server pauses a connection whose read
+    // waits for its own earlier write, so that at most one such read is
+    // held, and replies cannot pile up behind it beyond the output limit.
+    void pause_requests();
+    void resume_requests();
+    bool is_paused() const { return is_paused_; }
+
     std::uint64_t id() const { return id_; }
     bool is_open() const { return open_; }
     std::size_t pending_replies() const { return slots_.size(); }
@@ -114,6 +122,10 @@ private:
     bool is_reading_ = false;  // a read or a parse of input_ is outstanding or running
     bool flush_scheduled_ = false;
     bool closing_ = false;  // no more requests; close once replies are sent
+    bool is_paused_ = false;
+    // Bytes of finished replies still held in slots behind an unfinished
+    // one; counted with output_ against output_bytes_max.
+    std::size_t held_bytes_ = 0;
     bool open_ = true;
 };
 

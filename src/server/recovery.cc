@@ -24,9 +24,8 @@ Result<RecoveredState> recover_state(const std::filesystem::path& data_dir,
     RecoveredState r;
 
     // 1. The newest snapshot.
-    std::vector<std::string> warnings;
+    std::vector<std::string> warnings;  // already logged by the loader
     auto snapshot = storage::load_newest_snapshot(snapshot_dir(data_dir), &warnings);
-    for (const std::string& w : warnings) spdlog::warn("{}", w);
     if (!snapshot) return snapshot.error();
     if (snapshot->has_value()) {
         const storage::LoadedSnapshot& snap = **snapshot;
@@ -41,7 +40,6 @@ Result<RecoveredState> recover_state(const std::filesystem::path& data_dir,
     }
 
     // 2. The log after it.
-    warnings.clear();
     storage::WalRecovery recovery;
     auto wal = storage::Wal::open(
         storage::WalOptions{.dir = wal_dir(data_dir), .segment_bytes_max = wal_segment_bytes},

@@ -198,10 +198,33 @@ void Server::on_request(net::ClientConnection& conn, std::uint64_t slot,
                         std::vector<std::string>& args) {
     ++stats_.commands_processed;
     const std::string name = lower(args[0]);
-    if (run_server_command(conn, slot, name, args)) return;
-
-    resp::ReplyWriter out(conn.reply_buffer(slot));
     const kv::CommandInfo* info = kv::find_command(name);
+    const bool is_write = info != nullptr && info->cls == kv::CommandClass::kWrite;
+    // Anything but a write waits for this connection's own earlier writes
+    // while they are in flight, so that a pipeline sees what it wrote (a GET
+    // or an INFO after a SET). Writes go on: they are applied in order.
+    // The connection parses nothing more until the waiting request ran, so
+    // at most one is held per connection and its later replies cannot pile
+    // up unbounded (net/client_connection.h, flow control).
+    if (!is_write && has_pending_write(conn)) {
+        waiting_reads_.emplace(conn.last_write_index,
+                               WaitingRead{std::move(args), conn.weak_from_this(), slot});
+        conn.pause_requests();
+        return;
+    }
+    execute(conn, slot, name, info, args);
+}
+
+bool Server::has_pending_write(const net::ClientConnection& conn) const {
+    // An index at or above next_index_ belonged to a write that failed and
+    // was dropped; nothing of this connection is pending then.
+    return conn.last_write_index > applied_.value && conn.last_write_index < next_index_.value;
+}
+
+void Server::execute(net::ClientConnection& conn, std::uint64_t slot, std::string_view name,
+                     const kv::CommandInfo* info, std::vector<std::string>& args) {
+    if (run_server_command(conn, slot, name, args)) return;
+    resp::ReplyWriter out(conn.reply_buffer(slot));
     if (info == nullptr) {
         std::string message = fmt::format("ERR unknown command '{}', with args beginning with: ",
                                           std::string_view(args[0]).substr(0, 128));
@@ -218,13 +241,6 @@ void Server::on_request(net::ClientConnection& conn, std::uint64_t slot,
     }
     if (info->cls == kv::CommandClass::kWrite) {
         propose(conn, slot, args);
-        return;
-    }
-    // A read waits for this connection's own earlier writes (if they are
-    // still pending), so that a pipeline reads what it wrote.
-    if (conn.last_write_index > applied_.value && conn.last_write_index < next_index_.value) {
-        waiting_reads_.emplace(conn.last_write_index,
-                               WaitingRead{std::move(args), conn.weak_from_this(), slot});
         return;
     }
     state_.read(args, out);
@@ -331,9 +347,9 @@ void Server::serve_waiting_reads(std::uint64_t ready_through) {
         WaitingRead& r = it->second;
         std::shared_ptr<net::ClientConnection> conn = r.conn.lock();
         if (!conn || !conn->is_open()) continue;
-        resp::ReplyWriter out(conn->reply_buffer(r.slot));
-        state_.read(r.args, out);
-        conn->finish(r.slot);
+        const std::string name = lower(r.args[0]);
+        execute(*conn, r.slot, name, kv::find_command(name), r.args);
+        conn->resume_requests();
     }
     waiting_reads_.erase(waiting_reads_.begin(), end);
 }
@@ -374,14 +390,29 @@ void Server::on_snapshot_saved(raft::Index index, std::uint64_t log_bytes, const
 }
 
 void Server::on_compacted(raft::Index index, const Status& status) {
-    if (!status.is_ok()) {
-        spdlog::warn("compacting the log through {}: {}", index.value, status.to_string());
-    }
+    if (status.is_ok()) return;
+    // A failed compaction leaves the Wal failed for good (its files may be
+    // half removed): stop now, before a write finds out the hard way.
+    spdlog::error("compacting the log through {} failed: {}", index.value, status.to_string());
+    fatal_error_ = status.to_string();
+    begin_shutdown(status);
 }
 
 void Server::on_signal() {
-    spdlog::info("signal received: finishing in-flight writes, then stopping");
+    if (is_shutting_down_) {
+        // A second Ctrl-C: stop now. Writes not yet synced were not
+        // acknowledged; their clients see the connection close.
+        spdlog::warn("second signal: stopping without waiting for writes in flight");
+        exit_status_ = Status::error(Code::kIoError, "interrupted while stopping");
+        io_.stop();
+        return;
+    }
+    spdlog::info("signal received: finishing in-flight writes, then stopping "
+                 "(signal again to stop at once)");
     begin_shutdown(Status::ok());
+    signals_.async_wait([this](const asio::error_code& ec, int) {
+        if (!ec) on_signal();
+    });
 }
 
 void Server::begin_shutdown(Status exit_status) {
@@ -391,7 +422,6 @@ void Server::begin_shutdown(Status exit_status) {
     shutdown_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;
     asio::error_code ignored;
     acceptor_.close(ignored);
-    signals_.cancel(ignored);
     std::vector<std::shared_ptr<net::ClientConnection>> conns;
     for (auto& [id, conn] : connections_) conns.push_back(conn);
     for (auto& conn : conns) conn->close_after_replies();
@@ -404,6 +434,8 @@ void Server::check_shutdown_done() {
     if ((is_idle && connections_.empty()) || is_late) {
         for (auto& [id, conn] : std::unordered_map(connections_)) conn->close();
         timer_.cancel();
+        asio::error_code ignored;
+        signals_.cancel(ignored);
         io_.stop();
         return;
     }

@@ -31,6 +31,7 @@
 #include <asio.hpp>
 
 #include "base/status.h"
+#include "kv/commands.h"
 #include "kv/state_machine.h"
 #include "net/client_connection.h"
 #include "raft/types.h"
@@ -89,6 +90,10 @@ private:
     void begin_shutdown(Status exit_status);
     void check_shutdown_done();
 
+    bool has_pending_write(const net::ClientConnection& conn) const;
+    // Runs one request now: a server command, a kv read, or a write proposed.
+    void execute(net::ClientConnection& conn, std::uint64_t slot, std::string_view name,
+                 const kv::CommandInfo* info, std::vector<std::string>& args);
     void propose(net::ClientConnection& conn, std::uint64_t slot, std::vector<std::string>& args);
     void on_synced(raft::Index last);
     void on_failed(raft::Index first, const Status& status, bool is_fatal);

@@ -113,3 +113,25 @@ def test_client_that_never_reads_does_not_grow_the_server_without_bound(server):
     assert rss_kb < 200 * 1024, f"server RSS {rss_kb} kB"
     assert server.client().ping()
     s.close()
+
+
+def test_reads_queued_behind_a_write_cannot_amplify_buffered_output(server):
+    """1000 GETs of a 1 MB value pipelined behind a SET, never read: the
+    server must hold a bounded amount of replies, not 1 GB."""
+    r = server.client()
+    r.set("big", b"x" * (1 << 20))
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(b"SET a 1\r\n" + b"GET big\r\n" * 1000)
+    wait_for(lambda: server.client().get("a") == b"1", 10, "the SET to apply")
+    rss_kb = int(open(f"/proc/{server.proc.pid}/status").read().split("VmRSS:")[1].split()[0])
+    assert rss_kb < 200 * 1024, f"server RSS {rss_kb} kB"
+    # Reading drains it: every reply arrives, in order.
+    want = len(b"+OK\r\n") + 1000 * len(b"$1048576\r\n" + b"x" * (1 << 20) + b"\r\n")
+    got = 0
+    s.settimeout(20)
+    while got < want:
+        chunk = s.recv(1 << 20)
+        assert chunk, f"closed after {got} of {want} bytes"
+        got += len(chunk)
+    assert got == want
+    s.close()

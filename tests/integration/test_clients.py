@@ -151,3 +151,16 @@ def test_command_docs_give_redis_cli_its_help(server):
     out = subprocess.run(["redis-cli", "-p", str(server.port)], input=b"help set\n",
                          capture_output=True, timeout=20).stdout
     assert b"key value [NX | XX] [GET] [KEEPTTL]" in out, out
+
+
+def test_pipelined_server_commands_see_the_connections_own_writes(server):
+    """INFO after SET in one pipeline counts the key, as in Redis."""
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"SET a 1\r\nINFO keyspace\r\n")
+        reply = b""
+        while b"db0:" not in reply and not reply.endswith(b"# Keyspace\r\n\r\n"):
+            chunk = s.recv(65536)
+            assert chunk, reply
+            reply += chunk
+    assert b"db0:keys=1" in reply, reply
