@@ -362,10 +362,14 @@ void Server::maybe_snapshot() {
     // The image is taken on the loop thread (an in-memory copy); the slow
     // part, writing and syncing it, happens on its own thread.
     const storage::SnapshotMeta meta{.last_index = applied_, .last_term = term_};
+    const auto started = std::chrono::steady_clock::now();
     std::string image = state_.snapshot();
+    const auto image_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
     const std::uint64_t covered_bytes = log_bytes_since_snapshot_;
-    spdlog::info("taking a snapshot at index {} ({} keys, {} bytes)", meta.last_index.value,
-                 state_.key_count(), image.size());
+    spdlog::info("taking a snapshot at index {} ({} keys, {} bytes; image made in {} ms)",
+                 meta.last_index.value, state_.key_count(), image.size(), image_ms);
     snapshot_thread_ = std::thread([this, meta, image = std::move(image), covered_bytes] {
         Status s = storage::save_snapshot(snapshot_dir(config_.data_dir), meta, image);
         asio::post(io_, [this, index = meta.last_index, covered_bytes, s] {
