@@ -489,6 +489,139 @@ TEST(ClientConnection, StopsReadingWhileOutputBytesMaxUnsent) {
     }
 }
 
+TEST(ClientConnection, PausedConnectionParsesNothingUntilResumed) {
+    struct Case {
+        std::string_view name;
+        std::vector<std::uint64_t> pause_at;  // the handler pauses on these slots, in order
+        bool defer_paused;  // the paused slot is finished by the test while paused
+    };
+    const Case cases[] = {
+        {"pause on the first request", {0}, false},
+        {"pause on the first request, finished while paused", {0}, true},
+        {"pause mid-pipeline", {2}, false},
+        {"paused again after resume", {0, 3}, false},
+    };
+    constexpr std::uint64_t kRequests = 6;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        Harness h;
+        h.handler.answer_at_once = [&](ClientConnection& conn, std::uint64_t slot,
+                                       const Args&) -> std::optional<std::string> {
+            if (std::ranges::find(c.pause_at, slot) == c.pause_at.end()) return reply_for(slot);
+            conn.pause_requests();
+            if (c.defer_paused) return std::nullopt;
+            return reply_for(slot);
+        };
+        ASSERT_NO_FATAL_FAILURE(h.open());
+        std::string pipeline;
+        for (std::uint64_t i = 0; i < kRequests; ++i) pipeline += fmt::format("GET k{}\r\n", i);
+        ASSERT_NO_FATAL_FAILURE(h.send(pipeline));  // one write: all arrive in one read
+
+        for (const std::uint64_t paused_slot : c.pause_at) {
+            SCOPED_TRACE(fmt::format("paused at slot {}", paused_slot));
+            ASSERT_TRUE(h.run_until([&] { return h.handler.requests.size() > paused_slot; }));
+            h.settle();
+            EXPECT_EQ(h.handler.requests.size(), paused_slot + 1) << "parsed on while paused";
+            EXPECT_TRUE(h.conn().is_paused());
+            // Replies still leave while paused.
+            const std::uint64_t answered = paused_slot + 1;
+            if (c.defer_paused) {
+                EXPECT_EQ(h.received(), replies_for(0, paused_slot));
+                // Finishing a slot must not resume parsing either.
+                h.conn().reply_buffer(paused_slot)->append(reply_for(paused_slot));
+                h.conn().finish(paused_slot);
+            }
+            EXPECT_TRUE(h.run_until(
+                [&] { return h.received().size() >= replies_for(0, answered).size(); }));
+            h.settle();
+            EXPECT_EQ(h.received(), replies_for(0, answered));
+            EXPECT_EQ(h.handler.requests.size(), paused_slot + 1) << "parsed on while paused";
+            EXPECT_EQ(h.conn().pending_replies(), 0u);
+
+            h.conn().resume_requests();
+            EXPECT_FALSE(h.conn().is_paused());
+            // Parsing goes on from a posted handler, never inside resume_requests().
+            EXPECT_EQ(h.handler.requests.size(), paused_slot + 1);
+        }
+
+        ASSERT_TRUE(h.run_until([&] { return h.handler.requests.size() >= kRequests; }));
+        const std::string want = replies_for(0, kRequests);
+        ASSERT_TRUE(h.run_until([&] { return h.received().size() >= want.size(); }));
+        h.settle();
+        EXPECT_EQ(h.received(), want);
+        ASSERT_EQ(h.handler.requests.size(), kRequests);
+        for (std::uint64_t i = 0; i < kRequests; ++i) {
+            EXPECT_EQ(h.handler.requests[i].slot, i);
+            EXPECT_EQ(h.handler.requests[i].args, (Args{"GET", fmt::format("k{}", i)}));
+        }
+        EXPECT_TRUE(h.conn().is_open());
+    }
+}
+
+TEST(ClientConnection, HeldRepliesCountAgainstTheOutputLimit) {
+    // Slots 0 and 4 wait for the test; every other request is answered at
+    // once with 32 KiB. Two such replies held behind a waiting slot reach the
+    // 64 KiB limit with nothing in the output buffer, so parsing must stop.
+    HarnessOptions options;
+    options.limits.output_bytes_max = 64 * 1024;
+    static constexpr std::size_t kValueBytes = 32 * 1024;
+    auto big_reply_for = [](std::uint64_t slot) {
+        return fmt::format("${}\r\n", kValueBytes) +
+               std::string(kValueBytes, static_cast<char>('a' + slot)) + "\r\n";
+    };
+    auto big_replies_for = [&](std::uint64_t first, std::uint64_t end) {
+        std::string out;
+        for (std::uint64_t s = first; s < end; ++s) out += big_reply_for(s);
+        return out;
+    };
+    const std::vector<std::uint64_t> deferred = {0, 4};
+    constexpr std::uint64_t kRequests = 8;
+    Harness h;
+    h.handler.answer_at_once = [&](ClientConnection&, std::uint64_t slot,
+                                   const Args&) -> std::optional<std::string> {
+        if (std::ranges::find(deferred, slot) != deferred.end()) return std::nullopt;
+        return big_reply_for(slot);
+    };
+    ASSERT_NO_FATAL_FAILURE(h.open(options));
+    std::string pipeline;
+    for (std::uint64_t i = 0; i < kRequests; ++i) pipeline += fmt::format("GET k{}\r\n", i);
+    ASSERT_NO_FATAL_FAILURE(h.send(pipeline));  // one write: all arrive in one read
+
+    // Slots 1 and 2 hold 64 KiB + 20 bytes behind slot 0: request 3 must wait.
+    ASSERT_TRUE(h.run_until([&] { return h.handler.requests.size() >= 3; }));
+    h.settle();
+    EXPECT_EQ(h.handler.requests.size(), 3u) << "parsed on with the held replies over the limit";
+    EXPECT_EQ(h.conn().pending_replies(), 3u);
+    EXPECT_EQ(h.received(), "") << "a reply left before slot 0's";
+
+    // Finishing slot 0 lets the held replies leave and parsing go on, until
+    // slots 5 and 6 are held behind slot 4.
+    h.conn().reply_buffer(0)->append(big_reply_for(0));
+    h.conn().finish(0);
+    ASSERT_TRUE(h.run_until([&] { return h.handler.requests.size() >= 7; }));
+    const std::string want_before_4 = big_replies_for(0, 4);
+    ASSERT_TRUE(h.run_until([&] { return h.received().size() >= want_before_4.size(); }));
+    h.settle();
+    EXPECT_EQ(h.handler.requests.size(), 7u) << "parsed on with the held replies over the limit";
+    EXPECT_EQ(h.conn().pending_replies(), 3u);
+    EXPECT_TRUE(h.received() == want_before_4)
+        << "replies differ; got " << h.received().size() << " bytes";
+
+    h.conn().reply_buffer(4)->append(big_reply_for(4));
+    h.conn().finish(4);
+    const std::string want = big_replies_for(0, kRequests);
+    ASSERT_TRUE(h.run_until([&] { return h.received().size() >= want.size(); }));
+    h.settle();
+    EXPECT_TRUE(h.received() == want) << "replies differ; got " << h.received().size() << " bytes";
+    EXPECT_EQ(h.conn().pending_replies(), 0u);
+    ASSERT_EQ(h.handler.requests.size(), kRequests);
+    for (std::uint64_t i = 0; i < kRequests; ++i) {
+        EXPECT_EQ(h.handler.requests[i].slot, i);
+        EXPECT_EQ(h.handler.requests[i].args, (Args{"GET", fmt::format("k{}", i)}));
+    }
+    EXPECT_TRUE(h.conn().is_open());
+}
+
 TEST(ClientConnection, CloseDropsPendingRepliesAndCallsOnCloseOnce) {
     Harness h;  // every request stays pending
     ASSERT_NO_FATAL_FAILURE(h.open());
