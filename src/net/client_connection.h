@@ -57,8 +57,9 @@ public:
     // Closes at once; pending replies are dropped.
     void close();
 
-    // The buffer to write slot's reply into. Valid until finish(slot) or the
-    // next call to reply_buffer for another slot.
+    // The buffer to write slot's reply into. Write the whole reply, then call
+    // finish(slot), with no other slot's reply_buffer or finish in between:
+    // the oldest slot's buffer is the shared output buffer.
     std::string* reply_buffer(std::uint64_t slot);
     void finish(std::uint64_t slot);
 
