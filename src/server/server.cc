@@ -2,13 +2,12 @@
 #include "server/server.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
-
-#include <spdlog/spdlog.h>
 
 #include "kv/command_codec.h"
 #include "kv/commands.h"
@@ -23,13 +22,6 @@ namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
-
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 // Takes an exclusive lock on DATA_DIR/LOCK so that two servers never share
 // one data directory. The lock dies with the process.
@@ -79,7 +71,8 @@ Result<std::unique_ptr<Server>> Server::open(ServerConfig config) {
 
 Status Server::recover() {
     std::error_code ec;
-    for (const auto& dir : {config_.data_dir, wal_dir(config_.data_dir), snapshot_dir(config_.data_dir)}) {
+    for (const auto& dir :
+         {config_.data_dir, wal_dir(config_.data_dir), snapshot_dir(config_.data_dir)}) {
         std::filesystem::create_directories(dir, ec);
         if (ec) {
             return Status::errorf(Code::kIoError, "cannot create data directory {}: {}",
@@ -139,8 +132,7 @@ Status Server::run() {
             .on_synced = [this](raft::Index last) { on_synced(last); },
             .on_failed = [this](raft::Index first, const Status& s,
                                 bool is_fatal) { on_failed(first, s, is_fatal); },
-            .on_compacted = [this](raft::Index index,
-                                   const Status& s) { on_compacted(index, s); },
+            .on_compacted = [this](raft::Index index, const Status& s) { on_compacted(index, s); },
         });
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
@@ -173,12 +165,13 @@ void Server::accept_next() {
             // As Redis: one error reply, then close.
             ++stats_.connections_rejected;
             asio::error_code ignored;
-            asio::write(socket, asio::buffer(std::string_view("-ERR max number of clients reached\r\n")),
+            asio::write(socket,
+                        asio::buffer(std::string_view("-ERR max number of clients reached\r\n")),
                         ignored);
             socket.close(ignored);
         } else {
-            auto conn = std::make_shared<net::ClientConnection>(
-                std::move(socket), next_client_id_++, this, limits_);
+            auto conn = std::make_shared<net::ClientConnection>(std::move(socket),
+                                                                next_client_id_++, this, limits_);
             connections_.emplace(conn->id(), conn);
             conn->start();
         }
@@ -197,7 +190,7 @@ void Server::on_close(net::ClientConnection& conn) {
 void Server::on_request(net::ClientConnection& conn, std::uint64_t slot,
                         std::vector<std::string>& args) {
     ++stats_.commands_processed;
-    const std::string name = lower(args[0]);
+    const std::string name = ascii_lower(args[0]);
     const kv::CommandInfo* info = kv::find_command(name);
     const bool is_write = info != nullptr && info->cls == kv::CommandClass::kWrite;
     // Anything but a write waits for this connection's own earlier writes
@@ -347,7 +340,7 @@ void Server::serve_waiting_reads(std::uint64_t ready_through) {
         WaitingRead& r = it->second;
         std::shared_ptr<net::ClientConnection> conn = r.conn.lock();
         if (!conn || !conn->is_open()) continue;
-        const std::string name = lower(r.args[0]);
+        const std::string name = ascii_lower(r.args[0]);
         execute(*conn, r.slot, name, kv::find_command(name), r.args);
         conn->resume_requests();
     }
@@ -411,8 +404,9 @@ void Server::on_signal() {
         io_.stop();
         return;
     }
-    spdlog::info("signal received: finishing in-flight writes, then stopping "
-                 "(signal again to stop at once)");
+    spdlog::info(
+        "signal received: finishing in-flight writes, then stopping "
+        "(signal again to stop at once)");
     begin_shutdown(Status::ok());
     signals_.async_wait([this](const asio::error_code& ec, int) {
         if (!ec) on_signal();

@@ -18,6 +18,7 @@
 // LogSyncer's and the snapshot writer's own threads.
 #pragma once
 
+#include <asio.hpp>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -28,8 +29,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <asio.hpp>
-
 #include "base/status.h"
 #include "kv/commands.h"
 #include "kv/state_machine.h"
@@ -39,6 +38,9 @@
 #include "server/log_syncer.h"
 
 namespace raftkv::server {
+
+// Command names are case-insensitive: "SET", "set" and "Set" are one command.
+std::string ascii_lower(std::string_view s);
 
 class Server : public net::RequestHandler {
 public:
@@ -105,8 +107,8 @@ private:
 
     // Commands the server answers itself (server_commands.cc). Returns false
     // if `name` is not one of them.
-    bool run_server_command(net::ClientConnection& conn, std::uint64_t slot,
-                            std::string_view name, std::vector<std::string>& args);
+    bool run_server_command(net::ClientConnection& conn, std::uint64_t slot, std::string_view name,
+                            std::vector<std::string>& args);
     std::string info(std::string_view section) const;
 
     ServerConfig config_;

@@ -4,9 +4,8 @@
 //
 // They never touch the key space and are never logged. Reply shapes follow
 // Redis 7 so that redis-cli, redis-benchmark and client libraries work.
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "kv/commands.h"
 #include "kv/glob.h"
@@ -53,12 +52,6 @@ const ServerCommandInfo* find_server_command(std::string_view name) {
 bool arity_ok(int arity, std::size_t argc) {
     return arity >= 0 ? argc == static_cast<std::size_t>(arity)
                       : argc >= static_cast<std::size_t>(-arity);
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
 }
 
 void write_flags(resp::ReplyWriter& out, std::string_view flags) {
@@ -115,9 +108,7 @@ void write_command_doc(resp::ReplyWriter& out, std::string_view name, std::strin
     out.bulk("string");
 }
 
-std::size_t command_count() {
-    return kv::all_commands().size() + std::size(kServerCommands);
-}
+std::size_t command_count() { return kv::all_commands().size() + std::size(kServerCommands); }
 
 void write_hello(resp::ReplyWriter& out, std::uint64_t client_id) {
     out.array_header(14);
@@ -139,25 +130,184 @@ void write_hello(resp::ReplyWriter& out, std::uint64_t client_id) {
 
 }  // namespace
 
+std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+namespace {
+
+using Args = std::vector<std::string>;
+
+void hello(net::ClientConnection& conn, const Args& args, resp::ReplyWriter& out) {
+    if (args.size() >= 2 && args[1] != "2") {
+        out.error(args[1] == "3" ? "NOPROTO sorry, this protocol version is not supported"
+                                 : "ERR Protocol version is not an integer or out of range");
+        return;
+    }
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        const std::string opt = ascii_lower(args[i]);
+        if (opt == "setname" && i + 1 < args.size()) {
+            conn.name = args[++i];
+        } else if (opt == "auth" && i + 2 < args.size()) {
+            out.error("ERR AUTH is not supported: raftkv has no users or passwords");
+            return;
+        } else {
+            out.error(fmt::format("ERR Syntax error in HELLO option '{}'", args[i]));
+            return;
+        }
+    }
+    write_hello(out, conn.id());
+}
+
+// COMMAND DOCS [name ...]: with names, only those; without, all.
+void command_docs(const Args& args, resp::ReplyWriter& out) {
+    struct Doc {
+        std::string_view name, summary, group, syntax;
+    };
+    std::vector<Doc> docs;
+    for (const kv::CommandInfo& c : kv::all_commands()) {
+        docs.push_back({c.name, c.summary, "string", c.syntax});
+    }
+    for (const ServerCommandInfo& c : kServerCommands) {
+        docs.push_back({c.name, c.summary, "connection", c.syntax});
+    }
+    std::vector<const Doc*> chosen;
+    for (const Doc& d : docs) {
+        bool wanted = args.size() == 2;
+        for (std::size_t i = 2; i < args.size() && !wanted; ++i) {
+            wanted = ascii_lower(args[i]) == d.name;
+        }
+        if (wanted) chosen.push_back(&d);
+    }
+    out.array_header(chosen.size() * 2);
+    for (const Doc* d : chosen) write_command_doc(out, d->name, d->summary, d->group, d->syntax);
+}
+
+void command(const Args& args, resp::ReplyWriter& out) {
+    const std::string sub = args.size() >= 2 ? ascii_lower(args[1]) : std::string();
+    if (args.size() == 1) {
+        out.array_header(command_count());
+        for (const kv::CommandInfo& c : kv::all_commands()) {
+            write_command_entry(out, c.name, c.arity, c.flags, c.first_key, c.last_key, c.key_step);
+        }
+        for (const ServerCommandInfo& c : kServerCommands) {
+            write_command_entry(out, c.name, c.arity, c.flags, 0, 0, 0);
+        }
+    } else if (sub == "count") {
+        out.integer(static_cast<std::int64_t>(command_count()));
+    } else if (sub == "docs") {
+        command_docs(args, out);
+    } else if (sub == "info") {
+        out.array_header(args.size() - 2);
+        for (std::size_t i = 2; i < args.size(); ++i) {
+            const std::string n = ascii_lower(args[i]);
+            if (const kv::CommandInfo* c = kv::find_command(n)) {
+                write_command_entry(out, c->name, c->arity, c->flags, c->first_key, c->last_key,
+                                    c->key_step);
+            } else if (const ServerCommandInfo* sc = find_server_command(n)) {
+                write_command_entry(out, sc->name, sc->arity, sc->flags, 0, 0, 0);
+            } else {
+                out.null_array();
+            }
+        }
+    } else {
+        out.error(fmt::format("ERR unknown subcommand '{}'. Try COMMAND HELP.",
+                              std::string_view(args[1])));
+    }
+}
+
+// CONFIG GET over a fixed list of read-only parameters (enough for
+// redis-benchmark, which asks for "save" and "appendonly").
+void config(const Args& args, const ServerConfig& cfg, const NodeAddress& self,
+            resp::ReplyWriter& out) {
+    const std::string sub = ascii_lower(args[1]);
+    if (sub == "set" || sub == "resetstat" || sub == "rewrite") {
+        out.error(
+            "ERR raftkv's configuration is read only at run time; "
+            "restart the server with new flags");
+        return;
+    }
+    if (sub != "get" || args.size() < 3) {
+        out.error(
+            fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. "
+                        "Try CONFIG HELP.",
+                        std::string_view(args[1])));
+        return;
+    }
+    const std::pair<std::string_view, std::string> params[] = {
+        {"appendonly", "yes"},
+        {"appendfsync", "always"},
+        {"save", ""},
+        {"databases", "1"},
+        {"port", std::to_string(self.port)},
+        {"bind", self.host},
+        {"dir", cfg.data_dir.string()},
+        {"maxclients", std::to_string(cfg.clients_max)},
+        {"proto-max-bulk-len", std::to_string(cfg.bulk_bytes_max)},
+        {"snapshot-log-bytes", std::to_string(cfg.snapshot_log_bytes)},
+    };
+    std::vector<const std::pair<std::string_view, std::string>*> hits;
+    for (const auto& p : params) {
+        for (std::size_t i = 2; i < args.size(); ++i) {
+            if (kv::glob_match(ascii_lower(args[i]), p.first)) {
+                hits.push_back(&p);
+                break;
+            }
+        }
+    }
+    out.array_header(hits.size() * 2);
+    for (const auto* p : hits) {
+        out.bulk(p->first);
+        out.bulk(p->second);
+    }
+}
+
+void client(net::ClientConnection& conn, const Args& args, resp::ReplyWriter& out) {
+    const std::string sub = ascii_lower(args[1]);
+    const std::size_t argc = args.size();
+    if (sub == "id" && argc == 2) {
+        out.integer(static_cast<std::int64_t>(conn.id()));
+    } else if (sub == "getname" && argc == 2) {
+        if (conn.name.empty()) {
+            out.null_bulk();
+        } else {
+            out.bulk(conn.name);
+        }
+    } else if (sub == "setname" && argc == 3) {
+        if (args[2].find_first_of(" \n\r") != std::string::npos) {
+            out.error("ERR Client names cannot contain spaces, newlines or special characters.");
+        } else {
+            conn.name = args[2];
+            out.simple("OK");
+        }
+    } else if (sub == "setinfo" && argc == 4) {
+        out.simple("OK");  // library name and version: accepted, not kept
+    } else if (sub == "info" && argc == 2) {
+        out.bulk(fmt::format("id={} addr={} name={}\n", conn.id(), conn.peer_address(), conn.name));
+    } else {
+        out.error(
+            fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. "
+                        "Try CLIENT HELP.",
+                        std::string_view(args[1])));
+    }
+}
+
+}  // namespace
+
 bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
                                 std::string_view name, std::vector<std::string>& args) {
     const ServerCommandInfo* cmd = find_server_command(name);
     if (cmd == nullptr) return false;
     resp::ReplyWriter out(conn.reply_buffer(slot));
-    const std::size_t argc = args.size();
-    if (!arity_ok(cmd->arity, argc)) {
+    if (!arity_ok(cmd->arity, args.size()) || (name == "ping" && args.size() > 2)) {
         out.error(fmt::format("ERR wrong number of arguments for '{}' command", name));
-        conn.finish(slot);
-        return true;
-    }
-
-    if (name == "ping") {
-        if (argc == 1) {
+    } else if (name == "ping") {
+        if (args.size() == 1) {
             out.simple("PONG");
-        } else if (argc == 2) {
-            out.bulk(args[1]);
         } else {
-            out.error("ERR wrong number of arguments for 'ping' command");
+            out.bulk(args[1]);
         }
     } else if (name == "echo") {
         out.bulk(args[1]);
@@ -167,28 +317,7 @@ bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
         conn.close_after_replies();
         return true;
     } else if (name == "hello") {
-        if (argc >= 2 && args[1] != "2") {
-            if (args[1] == "3") {
-                out.error("NOPROTO sorry, this protocol version is not supported");
-            } else {
-                out.error("ERR Protocol version is not an integer or out of range");
-            }
-        } else {
-            bool ok = true;
-            for (std::size_t i = 2; i < argc && ok; ++i) {
-                const std::string opt = lower(args[i]);
-                if (opt == "setname" && i + 1 < argc) {
-                    conn.name = args[++i];
-                } else if (opt == "auth" && i + 2 < argc) {
-                    out.error("ERR AUTH is not supported: raftkv has no users or passwords");
-                    ok = false;
-                } else {
-                    out.error(fmt::format("ERR Syntax error in HELLO option '{}'", args[i]));
-                    ok = false;
-                }
-            }
-            if (ok) write_hello(out, conn.id());
-        }
+        hello(conn, args, out);
     } else if (name == "select") {
         if (args[1] == "0") {
             out.simple("OK");
@@ -196,122 +325,13 @@ bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
             out.error("ERR DB index is out of range");
         }
     } else if (name == "info") {
-        out.bulk(info(argc >= 2 ? lower(args[1]) : std::string("default")));
+        out.bulk(info(args.size() >= 2 ? ascii_lower(args[1]) : std::string("default")));
     } else if (name == "command") {
-        const std::string sub = argc >= 2 ? lower(args[1]) : std::string();
-        if (argc == 1) {
-            out.array_header(command_count());
-            for (const kv::CommandInfo& c : kv::all_commands()) {
-                write_command_entry(out, c.name, c.arity, c.flags, c.first_key, c.last_key,
-                                    c.key_step);
-            }
-            for (const ServerCommandInfo& c : kServerCommands) {
-                write_command_entry(out, c.name, c.arity, c.flags, 0, 0, 0);
-            }
-        } else if (sub == "count") {
-            out.integer(static_cast<std::int64_t>(command_count()));
-        } else if (sub == "docs") {
-            // With names: only those; without: all.
-            struct Doc {
-                std::string_view name, summary, group, syntax;
-            };
-            std::vector<Doc> docs;
-            for (const kv::CommandInfo& c : kv::all_commands()) {
-                docs.push_back({c.name, c.summary, "string", c.syntax});
-            }
-            for (const ServerCommandInfo& c : kServerCommands) {
-                docs.push_back({c.name, c.summary, "connection", c.syntax});
-            }
-            std::vector<const Doc*> chosen;
-            for (const Doc& d : docs) {
-                bool wanted = argc == 2;
-                for (std::size_t i = 2; i < argc && !wanted; ++i) wanted = lower(args[i]) == d.name;
-                if (wanted) chosen.push_back(&d);
-            }
-            out.array_header(chosen.size() * 2);
-            for (const Doc* d : chosen) write_command_doc(out, d->name, d->summary, d->group, d->syntax);
-        } else if (sub == "info") {
-            out.array_header(argc - 2);
-            for (std::size_t i = 2; i < argc; ++i) {
-                const std::string n = lower(args[i]);
-                if (const kv::CommandInfo* c = kv::find_command(n)) {
-                    write_command_entry(out, c->name, c->arity, c->flags, c->first_key,
-                                        c->last_key, c->key_step);
-                } else if (const ServerCommandInfo* s = find_server_command(n)) {
-                    write_command_entry(out, s->name, s->arity, s->flags, 0, 0, 0);
-                } else {
-                    out.null_array();
-                }
-            }
-        } else {
-            out.error(fmt::format(
-                "ERR unknown subcommand '{}'. Try COMMAND HELP.", std::string_view(args[1])));
-        }
+        command(args, out);
     } else if (name == "config") {
-        const std::string sub = lower(args[1]);
-        if (sub == "get" && argc >= 3) {
-            const std::pair<std::string_view, std::string> params[] = {
-                {"appendonly", "yes"},
-                {"appendfsync", "always"},
-                {"save", ""},
-                {"databases", "1"},
-                {"port", std::to_string(self_.port)},
-                {"bind", self_.host},
-                {"dir", config_.data_dir.string()},
-                {"maxclients", std::to_string(config_.clients_max)},
-                {"proto-max-bulk-len", std::to_string(config_.bulk_bytes_max)},
-                {"snapshot-log-bytes", std::to_string(config_.snapshot_log_bytes)},
-            };
-            std::vector<const std::pair<std::string_view, std::string>*> hits;
-            for (const auto& p : params) {
-                for (std::size_t i = 2; i < argc; ++i) {
-                    if (kv::glob_match(lower(args[i]), p.first)) {
-                        hits.push_back(&p);
-                        break;
-                    }
-                }
-            }
-            out.array_header(hits.size() * 2);
-            for (const auto* p : hits) {
-                out.bulk(p->first);
-                out.bulk(p->second);
-            }
-        } else if (sub == "set" || sub == "resetstat" || sub == "rewrite") {
-            out.error("ERR raftkv's configuration is read only at run time; "
-                      "restart the server with new flags");
-        } else {
-            out.error(fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. "
-                                  "Try CONFIG HELP.",
-                                  std::string_view(args[1])));
-        }
+        config(args, config_, self_, out);
     } else if (name == "client") {
-        const std::string sub = lower(args[1]);
-        if (sub == "id" && argc == 2) {
-            out.integer(static_cast<std::int64_t>(conn.id()));
-        } else if (sub == "getname" && argc == 2) {
-            if (conn.name.empty()) {
-                out.null_bulk();
-            } else {
-                out.bulk(conn.name);
-            }
-        } else if (sub == "setname" && argc == 3) {
-            if (args[2].find_first_of(" \n\r") != std::string::npos) {
-                out.error("ERR Client names cannot contain spaces, newlines or special "
-                          "characters.");
-            } else {
-                conn.name = args[2];
-                out.simple("OK");
-            }
-        } else if (sub == "setinfo" && argc == 4) {
-            out.simple("OK");  // library name and version: accepted, not kept
-        } else if (sub == "info" && argc == 2) {
-            out.bulk(fmt::format("id={} addr={} name={}\n", conn.id(), conn.peer_address(),
-                                 conn.name));
-        } else {
-            out.error(fmt::format("ERR unknown subcommand or wrong number of arguments for '{}'. "
-                                  "Try CLIENT HELP.",
-                                  std::string_view(args[1])));
-        }
+        client(conn, args, out);
     }
     conn.finish(slot);
     return true;
