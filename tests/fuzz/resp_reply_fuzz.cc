@@ -3,8 +3,9 @@
 // Parses the input as a stream of replies, whole and again as a caller that
 // receives it in splits derived from the input, and checks the contract:
 // consumed <= size, nothing consumed unless complete, the same outcome for
-// every split. RESP2 has one encoding per value, so a reply re-encoded must
-// equal the bytes it was parsed from. Seed corpus: corpus/resp_reply/.
+// every split (resp_fuzz.h). RESP2 has one encoding per value, so a reply
+// re-encoded must equal the bytes it was parsed from. Seed corpus:
+// corpus/resp_reply/.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,9 +15,13 @@
 #include "base/assert.h"
 #include "resp/reply_parser.h"
 #include "resp/reply_writer.h"
+#include "resp_fuzz.h"
 
 namespace {
 
+using raftkv::fuzz::resp_fuzz_input;
+using raftkv::fuzz::RespFuzzInput;
+using raftkv::fuzz::SeededSplit;
 using raftkv::resp::ParserLimits;
 using raftkv::resp::ParseStatus;
 using raftkv::resp::Reply;
@@ -64,15 +69,8 @@ Outcome feed(std::string_view in, std::uint64_t split_seed, ParserLimits limits)
     ReplyParser parser(limits);
     Outcome o;
     std::string buffer;
-    std::uint64_t x = split_seed;
-    while (!in.empty()) {
-        std::size_t n = in.size();
-        if (split_seed != 0) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;  // LCG step
-            n = 1 + static_cast<std::size_t>(x >> 33) % std::min<std::size_t>(in.size(), 16);
-        }
-        buffer.append(in.substr(0, n));
-        in.remove_prefix(n);
+    for (SeededSplit pieces(in, split_seed); !pieces.done();) {
+        buffer.append(pieces.next());
         while (!buffer.empty()) {
             std::size_t consumed = 0;
             Reply reply;
@@ -101,15 +99,9 @@ Outcome feed(std::string_view in, std::uint64_t split_seed, ParserLimits limits)
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
-    const std::uint8_t config = data[0];
-    const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-    const ParserLimits limits =
-        (config & 1) != 0
-            ? ParserLimits{.bulk_bytes_max = 16, .args_max = 4, .inline_bytes_max = 16}
-            : ParserLimits{};
-
-    const Outcome whole = feed(in, 0, limits);
-    const Outcome split = feed(in, 1 + (config >> 1), limits);
+    const RespFuzzInput input = resp_fuzz_input(data, size);
+    const Outcome whole = feed(input.stream, 0, input.limits);
+    const Outcome split = feed(input.stream, input.split_seed, input.limits);
     RAFTKV_ASSERT(whole == split, "outcome depends on the split: {} vs {} replies, '{}' vs '{}'",
                   whole.replies.size(), split.replies.size(), whole.error, split.error);
 

@@ -1,11 +1,12 @@
 // resp_request_fuzz.cc — libFuzzer target for RequestParser (bytes from any client).
 //
-// Feeds the input whole and again in splits derived from the input, and
-// checks the parser's contract: consumed <= size, kNeedMore consumes all,
-// kComplete consumes something and yields a non-empty argv, and the outcome
-// (requests, error) does not depend on the split. Each request re-encoded as
-// a multibulk must parse back equal. Any crash other than RAFTKV_ASSERT on
-// the parser's own state is a parser bug. Seed corpus: corpus/resp_request/.
+// Feeds the input whole and again in splits derived from the input
+// (resp_fuzz.h), and checks the parser's contract: consumed <= size,
+// kNeedMore consumes all, kComplete consumes something and yields a
+// non-empty argv, and the outcome (requests, error) does not depend on the
+// split. Each request re-encoded as a multibulk must parse back equal. Any
+// crash other than RAFTKV_ASSERT on the parser's own state is a parser bug.
+// Seed corpus: corpus/resp_request/.
 #include <fmt/format.h>
 
 #include <cstddef>
@@ -17,9 +18,13 @@
 
 #include "base/assert.h"
 #include "resp/request_parser.h"
+#include "resp_fuzz.h"
 
 namespace {
 
+using raftkv::fuzz::resp_fuzz_input;
+using raftkv::fuzz::RespFuzzInput;
+using raftkv::fuzz::SeededSplit;
 using raftkv::resp::ParserLimits;
 using raftkv::resp::ParseStatus;
 using raftkv::resp::RequestParser;
@@ -36,15 +41,8 @@ struct Outcome {
 Outcome feed(std::string_view in, std::uint64_t split_seed, ParserLimits limits) {
     RequestParser parser(limits);
     Outcome o;
-    std::uint64_t x = split_seed;
-    while (!in.empty()) {
-        std::size_t n = in.size();
-        if (split_seed != 0) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;  // LCG step
-            n = 1 + static_cast<std::size_t>(x >> 33) % std::min<std::size_t>(in.size(), 16);
-        }
-        std::string_view piece = in.substr(0, n);
-        in.remove_prefix(n);
+    for (SeededSplit pieces(in, split_seed); !pieces.done();) {
+        std::string_view piece = pieces.next();
         while (!piece.empty()) {
             std::size_t consumed = 0;
             const ParseStatus status = parser.parse(piece, &consumed);
@@ -79,15 +77,9 @@ std::string multibulk(const Argv& argv) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     // The first byte picks the limits and the splits; the rest is the stream.
-    const std::uint8_t config = data[0];
-    const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-    const ParserLimits limits =
-        (config & 1) != 0
-            ? ParserLimits{.bulk_bytes_max = 16, .args_max = 4, .inline_bytes_max = 16}
-            : ParserLimits{};
-
-    const Outcome whole = feed(in, 0, limits);
-    const Outcome split = feed(in, 1 + (config >> 1), limits);
+    const RespFuzzInput input = resp_fuzz_input(data, size);
+    const Outcome whole = feed(input.stream, 0, input.limits);
+    const Outcome split = feed(input.stream, input.split_seed, input.limits);
     RAFTKV_ASSERT(whole == split, "outcome depends on the split: {} vs {} requests, '{}' vs '{}'",
                   whole.requests.size(), split.requests.size(), whole.error, split.error);
 

@@ -1,71 +1,37 @@
 // shell_test.cc — the shell's one-shot and piped modes against a fake server.
 //
-// The fake server answers a few commands with canned RESP and can drop a
-// connection on request; the shell runs on string streams. The interactive
-// mode needs a terminal and is checked by hand.
+// The fake server (testing/fake_server.h) answers a few commands with canned
+// RESP and can drop a connection on request; the shell runs on string
+// streams. The interactive mode needs a terminal and is checked by hand.
 #include "cli/shell.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <functional>
+#include <optional>
 #include <sstream>
-#include <thread>
+#include <string>
+#include <vector>
 
 #include "resp/request_parser.h"
+#include "testing/fake_server.h"
 
 namespace raftkv::cli {
 namespace {
 
 using Args = std::vector<std::string>;
+using raftkv::testing::FakeServer;
+using raftkv::testing::refusing_port;
 
-// Listens on 127.0.0.1 and serves connections one at a time: `reply` maps a
-// request to the bytes to send back, or nullopt to close the connection.
-class FakeServer {
-  public:
-    using ReplyFn = std::function<std::optional<std::string>(const Args&)>;
+using ReplyFn = std::function<std::optional<std::string>(const Args&)>;
 
-    explicit FakeServer(ReplyFn reply) : reply_(std::move(reply)) {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-        EXPECT_EQ(::listen(listen_fd_, 16), 0);
-        socklen_t len = sizeof(addr);
-        EXPECT_EQ(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-        port_ = ntohs(addr.sin_port);
-        EXPECT_EQ(::pipe2(wake_, O_CLOEXEC), 0);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~FakeServer() {
-        EXPECT_EQ(::write(wake_[1], "x", 1), 1);
-        thread_.join();
-        ::close(listen_fd_);
-        ::close(wake_[0]);
-        ::close(wake_[1]);
-    }
-    std::uint16_t port() const { return port_; }
-
-  private:
-    void serve() {
-        for (;;) {
-            pollfd fds[2] = {{.fd = listen_fd_, .events = POLLIN, .revents = 0},
-                             {.fd = wake_[0], .events = POLLIN, .revents = 0}};
-            if (::poll(fds, 2, -1) < 0 || fds[1].revents != 0) return;
-            const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd < 0) continue;
-            serve_one(fd);
-            ::close(fd);
-        }
-    }
-    void serve_one(int fd) {
+// A FakeServer handler that parses requests and answers each with `reply`:
+// the bytes to send back, or nullopt to close the connection.
+FakeServer::Handler replying(ReplyFn reply) {
+    return [reply = std::move(reply)](int fd) {
         resp::RequestParser parser;
         char buf[4096];
         for (;;) {
@@ -78,19 +44,13 @@ class FakeServer {
                 in.remove_prefix(consumed);
                 if (st == resp::ParseStatus::kMalformed) return;
                 if (st != resp::ParseStatus::kComplete) continue;
-                std::optional<std::string> out = reply_(parser.args());
+                std::optional<std::string> out = reply(parser.args());
                 if (!out) return;
                 if (::send(fd, out->data(), out->size(), MSG_NOSIGNAL) < 0) return;
             }
         }
-    }
-
-    ReplyFn reply_;
-    int listen_fd_ = -1;
-    int wake_[2] = {-1, -1};
-    std::uint16_t port_ = 0;
-    std::thread thread_;
-};
+    };
+}
 
 // SET answers +OK, GET chelsea a bulk, DROP closes the connection, anything
 // else an unknown-command error.
@@ -101,21 +61,8 @@ std::optional<std::string> answer(const Args& args) {
     return "-ERR unknown command '" + args[0] + "'\r\n";
 }
 
-// A port on 127.0.0.1 that refuses connections while the returned fd lives.
-int refusing_port(std::uint16_t* port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
 TEST(Shell, OneShotPrintsTheReply) {
-    FakeServer server(answer);
+    FakeServer server(replying(answer));
     struct Case {
         std::string_view name;
         Args command;
@@ -142,8 +89,9 @@ TEST(Shell, OneShotPrintsTheReply) {
 }
 
 TEST(Shell, OneShotUnreachableServerExitsOne) {
+    int fd = -1;
     std::uint16_t port = 0;
-    const int fd = refusing_port(&port);
+    refusing_port(&fd, &port);
     std::ostringstream out, err;
     const ShellOptions options{.host = "127.0.0.1", .port = port, .command = {"get", "a"}};
     EXPECT_EQ(run_one_shot(options, OutputMode::kRaw, out, err), 1);
@@ -153,7 +101,7 @@ TEST(Shell, OneShotUnreachableServerExitsOne) {
 }
 
 TEST(Shell, PipedLinesRunInOrderUntilQuit) {
-    FakeServer server(answer);
+    FakeServer server(replying(answer));
     std::istringstream in(
         "set chelsea rules\n"
         "\n"
@@ -174,7 +122,7 @@ TEST(Shell, PipedLinesRunInOrderUntilQuit) {
 }
 
 TEST(Shell, PipedLinesReconnectAfterALostConnection) {
-    FakeServer server(answer);
+    FakeServer server(replying(answer));
     std::istringstream in("drop\nget chelsea\n");
     std::ostringstream out, err;
     const ShellOptions options{.host = "127.0.0.1", .port = server.port()};

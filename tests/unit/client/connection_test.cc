@@ -1,26 +1,22 @@
 // connection_test.cc — client::Connection against fake servers in threads.
 //
-// Each FakeServer listens on 127.0.0.1 (port 0) and serves its connections
-// one at a time with a handler that reads requests and writes canned reply
-// bytes. Nothing sleeps: the fake waits on its socket, the client on its
-// deadlines.
+// Each FakeServer (testing/fake_server.h) listens on 127.0.0.1 (port 0) and
+// serves its connections one at a time with a handler that reads requests
+// and writes canned reply bytes. Nothing sleeps: the fake waits on its
+// socket, the client on its deadlines.
 #include "client/connection.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "testing/fake_server.h"
 
 namespace raftkv::client {
 namespace {
@@ -29,6 +25,8 @@ using namespace std::chrono_literals;
 using namespace std::string_literals;
 using Args = std::vector<std::string>;
 using Type = resp::Reply::Type;
+using raftkv::testing::FakeServer;
+using raftkv::testing::refusing_port;
 
 void write_all(int fd, std::string_view bytes) {
     while (!bytes.empty()) {
@@ -89,61 +87,6 @@ void wait_for_close(int fd) {
     while (::recv(fd, &c, 1, 0) > 0) {
     }
 }
-
-// A listening socket on 127.0.0.1 and a thread that hands each accepted
-// connection to `handler`, closing it when the handler returns. The
-// destructor stops accepting and joins; clients must be gone by then.
-class FakeServer {
-public:
-    using Handler = std::function<void(int fd)>;
-
-    explicit FakeServer(Handler handler) : handler_(std::move(handler)) {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = 0;
-        EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-        EXPECT_EQ(::listen(listen_fd_, 16), 0);
-        socklen_t len = sizeof(addr);
-        EXPECT_EQ(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-        port_ = ntohs(addr.sin_port);
-        EXPECT_EQ(::pipe2(wake_, O_CLOEXEC), 0);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~FakeServer() {
-        EXPECT_EQ(::write(wake_[1], "x", 1), 1);
-        thread_.join();
-        ::close(listen_fd_);
-        ::close(wake_[0]);
-        ::close(wake_[1]);
-    }
-
-    std::uint16_t port() const { return port_; }
-    int accepted() const { return accepted_.load(); }
-
-private:
-    void serve() {
-        for (;;) {
-            pollfd fds[2] = {{.fd = listen_fd_, .events = POLLIN, .revents = 0},
-                             {.fd = wake_[0], .events = POLLIN, .revents = 0}};
-            if (::poll(fds, 2, -1) < 0) return;
-            if (fds[1].revents != 0) return;
-            const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd < 0) continue;
-            ++accepted_;
-            handler_(fd);
-            ::close(fd);
-        }
-    }
-
-    Handler handler_;
-    int listen_fd_ = -1;
-    int wake_[2] = {-1, -1};
-    std::uint16_t port_ = 0;
-    std::atomic<int> accepted_{0};
-    std::thread thread_;
-};
 
 Connection must_connect(std::uint16_t port, std::chrono::milliseconds timeout = 5s) {
     Result<Connection> c = Connection::connect("127.0.0.1", port, timeout);
@@ -274,14 +217,9 @@ TEST(Connection, SilentServerTimesOutAtTheDeadline) {
 
 TEST(Connection, RefusedConnectNamesTheAddress) {
     // A bound socket that never listens: connecting to its port is refused.
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    const std::uint16_t port = ntohs(addr.sin_port);
+    int fd = -1;
+    std::uint16_t port = 0;
+    ASSERT_NO_FATAL_FAILURE(refusing_port(&fd, &port));
     Result<Connection> c = Connection::connect("127.0.0.1", port, 1s);
     ::close(fd);
     ASSERT_FALSE(c.has_value());
@@ -332,14 +270,9 @@ TEST(Connection, RedirectLoopStopsAfterTheLimit) {
 }
 
 TEST(Connection, RedirectToADeadServerNamesBoth) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    const std::uint16_t dead_port = ntohs(addr.sin_port);
+    int fd = -1;
+    std::uint16_t dead_port = 0;
+    ASSERT_NO_FATAL_FAILURE(refusing_port(&fd, &dead_port));
     FakeServer server([&](int cfd) {
         std::string buf;
         while (read_request(cfd, &buf)) {

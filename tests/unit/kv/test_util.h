@@ -1,18 +1,14 @@
 // test_util.h — helpers shared by the kv unit tests: running a command as the
-// server would, and a seeded random generator that honours RAFTKV_SEED.
+// server would, and the seed helpers of testing/seed.h under kv::testing.
 #pragma once
 
-#include <fmt/format.h>
-
-#include <cstdint>
-#include <cstdlib>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "kv/commands.h"
 #include "kv/state_machine.h"
 #include "resp/reply_writer.h"
+#include "testing/seed.h"
 
 namespace raftkv::kv::testing {
 
@@ -32,14 +28,8 @@ inline std::string run(StateMachine& sm, const Args& args) {
     return out;
 }
 
-// The seed of a randomized test: RAFTKV_SEED if set (decimal or 0x hex), else
-// `fallback`. Tests print it as seed=0x... on failure.
-inline std::uint64_t test_seed(std::uint64_t fallback) {
-    const char* env = std::getenv("RAFTKV_SEED");
-    if (env == nullptr || *env == '\0') return fallback;
-    return std::strtoull(env, nullptr, 0);
-}
-
-inline std::string seed_trace(std::uint64_t seed) { return fmt::format("seed={:#x}", seed); }
+// Seeds: testing/seed.h, shared with the other layers' tests.
+using raftkv::testing::seed_trace;
+using raftkv::testing::test_seed;
 
 }  // namespace raftkv::kv::testing

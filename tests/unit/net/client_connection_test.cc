@@ -21,12 +21,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <optional>
 #include <random>
 #include <string_view>
+
+#include "testing/seed.h"
 
 namespace raftkv::net {
 namespace {
@@ -37,10 +38,8 @@ using Args = std::vector<std::string>;
 
 constexpr auto kDeadline = 5s;
 
-std::uint64_t test_seed() {
-    if (const char* env = std::getenv("RAFTKV_SEED")) return std::strtoull(env, nullptr, 0);
-    return std::random_device{}() * 0x100000000ull + std::random_device{}();
-}
+using raftkv::testing::seed_trace;
+using raftkv::testing::test_seed;
 
 // The reply the tests give slot n: "+rn\r\n".
 std::string reply_for(std::uint64_t slot) { return fmt::format("+r{}\r\n", slot); }
@@ -686,7 +685,7 @@ TEST(ClientConnection, ClientResetClosesOnce) {
 
 TEST(ClientConnection, LargeBulkArrivesInSmallPieces) {
     const std::uint64_t seed = test_seed();
-    SCOPED_TRACE(fmt::format("seed=0x{:x} (rerun with RAFTKV_SEED=0x{:x})", seed, seed));
+    SCOPED_TRACE(seed_trace(seed));
     std::mt19937_64 rng(seed);
 
     constexpr std::size_t kValueBytes = 1 << 20;

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
@@ -17,6 +16,8 @@
 #include <vector>
 
 #include "resp/reply_writer.h"
+#include "testing/seed.h"
+#include "testing/splits.h"
 
 namespace raftkv::resp {
 
@@ -26,7 +27,7 @@ void PrintTo(const Reply& r, std::ostream* os) {
         case Reply::Type::kSimple:
         case Reply::Type::kError:
         case Reply::Type::kBulk:
-            *os << " " << testing::PrintToString(r.str);
+            *os << " " << ::testing::PrintToString(r.str);
             break;
         case Reply::Type::kInteger:
             *os << " " << r.integer;
@@ -49,10 +50,9 @@ namespace {
 
 using namespace std::string_literals;
 
-std::uint64_t test_seed() {
-    if (const char* env = std::getenv("RAFTKV_SEED")) return std::strtoull(env, nullptr, 0);
-    return std::random_device{}() * 0x100000000ull + std::random_device{}();
-}
+using raftkv::testing::random_split;
+using raftkv::testing::seed_trace;
+using raftkv::testing::test_seed;
 
 Reply simple(std::string s) { return Reply{.type = Reply::Type::kSimple, .str = std::move(s)}; }
 Reply error(std::string s) { return Reply{.type = Reply::Type::kError, .str = std::move(s)}; }
@@ -79,7 +79,7 @@ void PrintTo(const Outcome& o, std::ostream* os) {
         *os << " ";
         PrintTo(r, os);
     }
-    *os << " last=" << static_cast<int>(o.last) << " error=" << testing::PrintToString(o.error)
+    *os << " last=" << static_cast<int>(o.last) << " error=" << ::testing::PrintToString(o.error)
         << "}";
 }
 
@@ -114,32 +114,9 @@ Outcome feed(const std::vector<std::string_view>& pieces, ParserLimits limits = 
     return o;
 }
 
-std::vector<std::string_view> random_split(std::string_view in, std::mt19937_64* rng) {
-    std::vector<std::string_view> pieces;
-    while (!in.empty()) {
-        const std::size_t max = (*rng)() % 4 == 0 ? in.size() : 8;
-        const std::size_t n = 1 + (*rng)() % std::min(max, in.size());
-        pieces.push_back(in.substr(0, n));
-        in.remove_prefix(n);
-    }
-    return pieces;
-}
-
 void expect_every_split(std::string_view in, const Outcome& want, ParserLimits limits = {}) {
-    {
-        SCOPED_TRACE("whole");
-        EXPECT_EQ(feed({in}, limits), want);
-    }
-    {
-        SCOPED_TRACE("byte by byte");
-        std::vector<std::string_view> bytes;
-        for (std::size_t i = 0; i < in.size(); ++i) bytes.push_back(in.substr(i, 1));
-        EXPECT_EQ(feed(bytes, limits), want);
-    }
-    const std::uint64_t seed = test_seed();
-    SCOPED_TRACE(fmt::format("random splits seed={:#x}", seed));
-    std::mt19937_64 rng(seed);
-    for (int i = 0; i < 20; ++i) EXPECT_EQ(feed(random_split(in, &rng), limits), want);
+    raftkv::testing::expect_every_split(
+        in, want, [&](const raftkv::testing::Pieces& pieces) { return feed(pieces, limits); });
 }
 
 std::string nested_arrays(std::size_t depth) {
@@ -349,7 +326,7 @@ void write_reply(const Reply& r, ReplyWriter* w) {
 // Property: parse(ReplyWriter(x)) == x, however the bytes are split.
 TEST(ReplyParser, ReplyWriterRoundTrip) {
     const std::uint64_t seed = test_seed();
-    SCOPED_TRACE(fmt::format("seed={:#x}", seed));
+    SCOPED_TRACE(seed_trace(seed));
     std::mt19937_64 rng(seed);
     for (int iter = 0; iter < 300; ++iter) {
         std::vector<Reply> replies(1 + rng() % 4);

@@ -9,11 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "testing/seed.h"
+#include "testing/splits.h"
 
 namespace raftkv::resp {
 namespace {
@@ -21,10 +23,9 @@ namespace {
 using namespace std::string_literals;
 using Argv = std::vector<std::string>;
 
-std::uint64_t test_seed() {
-    if (const char* env = std::getenv("RAFTKV_SEED")) return std::strtoull(env, nullptr, 0);
-    return std::random_device{}() * 0x100000000ull + std::random_device{}();
-}
+using raftkv::testing::random_split;
+using raftkv::testing::seed_trace;
+using raftkv::testing::test_seed;
 
 // What a connection sees when it feeds `pieces` in order: the requests, then
 // kMalformed and its error, or kNeedMore when the stream ran out.
@@ -39,10 +40,10 @@ void PrintTo(const Outcome& o, std::ostream* os) {
     *os << "{" << o.requests.size() << " requests:";
     for (const Argv& argv : o.requests) {
         *os << " [";
-        for (const std::string& a : argv) *os << testing::PrintToString(a) << " ";
+        for (const std::string& a : argv) *os << ::testing::PrintToString(a) << " ";
         *os << "]";
     }
-    *os << " last=" << static_cast<int>(o.last) << " error=" << testing::PrintToString(o.error)
+    *os << " last=" << static_cast<int>(o.last) << " error=" << ::testing::PrintToString(o.error)
         << "}";
 }
 
@@ -74,38 +75,10 @@ Outcome feed(const std::vector<std::string_view>& pieces, ParserLimits limits = 
 
 Outcome feed_whole(std::string_view in, ParserLimits limits = {}) { return feed({in}, limits); }
 
-Outcome feed_bytes(std::string_view in, ParserLimits limits = {}) {
-    std::vector<std::string_view> pieces;
-    for (std::size_t i = 0; i < in.size(); ++i) pieces.push_back(in.substr(i, 1));
-    return feed(pieces, limits);
-}
-
-std::vector<std::string_view> random_split(std::string_view in, std::mt19937_64* rng) {
-    std::vector<std::string_view> pieces;
-    while (!in.empty()) {
-        // Mostly small pieces, sometimes big ones.
-        const std::size_t max = (*rng)() % 4 == 0 ? in.size() : 8;
-        const std::size_t n = 1 + (*rng)() % std::min(max, in.size());
-        pieces.push_back(in.substr(0, n));
-        in.remove_prefix(n);
-    }
-    return pieces;
-}
-
 // Checks that `in` gives `want` fed whole, byte by byte and in random splits.
 void expect_every_split(std::string_view in, const Outcome& want, ParserLimits limits = {}) {
-    {
-        SCOPED_TRACE("whole");
-        EXPECT_EQ(feed_whole(in, limits), want);
-    }
-    {
-        SCOPED_TRACE("byte by byte");
-        EXPECT_EQ(feed_bytes(in, limits), want);
-    }
-    const std::uint64_t seed = test_seed();
-    SCOPED_TRACE(fmt::format("random splits seed={:#x}", seed));
-    std::mt19937_64 rng(seed);
-    for (int i = 0; i < 20; ++i) EXPECT_EQ(feed(random_split(in, &rng), limits), want);
+    raftkv::testing::expect_every_split(
+        in, want, [&](const raftkv::testing::Pieces& pieces) { return feed(pieces, limits); });
 }
 
 std::string multibulk(const Argv& argv) {
@@ -412,7 +385,7 @@ std::vector<Argv> random_requests(std::mt19937_64* rng) {
 // Property: any argv encoded as a multibulk parses back equal, however split.
 TEST(RequestParser, MultibulkRoundTrip) {
     const std::uint64_t seed = test_seed();
-    SCOPED_TRACE(fmt::format("seed={:#x}", seed));
+    SCOPED_TRACE(seed_trace(seed));
     std::mt19937_64 rng(seed);
     for (int iter = 0; iter < 300; ++iter) {
         const std::vector<Argv> requests = random_requests(&rng);
@@ -428,7 +401,7 @@ TEST(RequestParser, MultibulkRoundTrip) {
 // (non-printable bytes as \xHH) splits back equal.
 TEST(RequestParser, InlineQuotedRoundTrip) {
     const std::uint64_t seed = test_seed();
-    SCOPED_TRACE(fmt::format("seed={:#x}", seed));
+    SCOPED_TRACE(seed_trace(seed));
     std::mt19937_64 rng(seed);
     for (int iter = 0; iter < 300; ++iter) {
         const std::vector<Argv> requests = random_requests(&rng);

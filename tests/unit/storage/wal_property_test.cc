@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -19,6 +18,7 @@
 
 #include "storage/files.h"
 #include "storage/wal.h"
+#include "testing/seed.h"
 #include "testing/temp_dir.h"
 
 namespace raftkv::storage {
@@ -31,10 +31,8 @@ using raft::Term;
 
 using raftkv::testing::TempDir;
 
-std::uint64_t test_seed() {
-    if (const char* s = std::getenv("RAFTKV_SEED")) return std::strtoull(s, nullptr, 0);
-    return std::random_device{}() * 0x100000001ull ^ std::random_device{}();
-}
+using raftkv::testing::seed_trace;
+using raftkv::testing::test_seed;
 
 class Harness {
 public:
@@ -175,7 +173,7 @@ private:
 
 TEST(WalProperty, RecoveredLogIsSyncedPrefixOfWritten) {
     const std::uint64_t seed = test_seed();
-    SCOPED_TRACE(fmt::format("seed=0x{:x} (rerun with RAFTKV_SEED=0x{:x})", seed, seed));
+    SCOPED_TRACE(seed_trace(seed));
     for (std::uint64_t round = 0; round < 4; ++round) {
         TempDir dir;
         Harness h(seed + round, dir.path());
