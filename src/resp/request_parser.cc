@@ -304,6 +304,11 @@ ParseStatus RequestParser::step_length_line(std::string_view in, std::size_t* po
         static_cast<std::uint64_t>(len) > limits_.bulk_bytes_max) {
         return fail("Protocol error: invalid bulk length");
     }
+    request_bytes_ += static_cast<std::size_t>(len);
+    if (request_bytes_ > limits_.request_bytes_max) {
+        return fail(fmt::format("Protocol error: request larger than {} bytes",
+                                limits_.request_bytes_max));
+    }
     line_.clear();
     RAFTKV_ASSERT(arg_count_ < args_expected_, "bulk {} of {}", arg_count_, args_expected_);
     if (arg_count_ == args_.size()) args_.emplace_back();
@@ -370,6 +375,7 @@ void RequestParser::begin_request(std::size_t arg_count) {
                   arg_count, limits_.args_max);
     args_expected_ = arg_count;
     arg_count_ = 0;
+    request_bytes_ = 0;
     // Reserve for the common case only; "*1048576" alone must not allocate 32 MB.
     args_.reserve(std::min(arg_count, kArgsReserveMax));
 }

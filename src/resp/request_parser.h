@@ -23,6 +23,8 @@ struct ParserLimits {
     std::size_t bulk_bytes_max = 512 * 1024 * 1024;  // Redis proto-max-bulk-len
     std::size_t args_max = 1024 * 1024;              // multibulk element count max
     std::size_t inline_bytes_max = 64 * 1024;        // Redis PROTO_INLINE_MAX_SIZE
+    // All bulks of one request together (Redis: client-query-buffer-limit).
+    std::size_t request_bytes_max = std::size_t{1} << 30;
 };
 
 // A length line ("*3\r\n", "$5\r\n") is at most this long, '\r' included;
@@ -39,7 +41,7 @@ enum class ParseStatus { kComplete, kNeedMore, kMalformed };
 // input byte is looked at once however the stream is split, and callers
 // never feed a byte twice. Memory is bounded by the limits: a length line
 // by kLengthLineBytesMax, an inline line by inline_bytes_max, a bulk by
-// bulk_bytes_max and an argv by args_max bulks.
+// bulk_bytes_max and an argv by args_max bulks and request_bytes_max bytes.
 //
 // After kMalformed the parser stays failed: every later parse() returns
 // kMalformed with the same error(), consuming nothing.
@@ -103,6 +105,7 @@ class RequestParser {
     // while a multibulk is in progress.
     std::size_t args_expected_ = 0;
     std::size_t arg_count_ = 0;
+    std::size_t request_bytes_ = 0;  // bulk bytes announced so far in this request
     // Bytes of the current bulk still to come, then its "\r\n" (2 bytes
     // counted in crlf_bytes_left_).
     std::size_t bulk_bytes_left_ = 0;

@@ -52,6 +52,8 @@ Server::Server(ServerConfig config, NodeAddress self)
       signals_(io_),
       timer_(io_) {
     limits_.parser.bulk_bytes_max = config_.bulk_bytes_max;
+    limits_.parser.request_bytes_max =
+        std::max<std::size_t>(limits_.parser.request_bytes_max, config_.bulk_bytes_max);
 }
 
 Server::~Server() {

@@ -287,6 +287,27 @@ TEST(RequestParser, LimitsEnforcedBeforeTheBody) {
     EXPECT_EQ(consumed, at_limit.size());
 }
 
+// The bulks of one request are bounded together too (Redis's
+// client-query-buffer-limit): three 400-byte bulks under a 1000-byte limit
+// fail at the third header, before its body; the count restarts per request.
+TEST(RequestParser, RequestBytesBoundAllBulksTogether) {
+    RequestParser parser(ParserLimits{.bulk_bytes_max = 512, .request_bytes_max = 1000});
+    const std::string bulk(400, 'b');
+    const std::string ok = "*2\r\n$400\r\n" + bulk + "\r\n$400\r\n" + bulk + "\r\n";
+    std::size_t consumed = 0;
+    ASSERT_EQ(parser.parse(ok, &consumed), ParseStatus::kComplete);
+    ASSERT_EQ(parser.parse(ok, &consumed), ParseStatus::kComplete);  // a fresh budget
+    const std::string big = "*3\r\n$400\r\n" + bulk + "\r\n$400\r\n" + bulk + "\r\n$400\r\n";
+    std::string_view rest = big;
+    ParseStatus status = ParseStatus::kNeedMore;
+    while (status != ParseStatus::kMalformed && !rest.empty()) {
+        status = parser.parse(rest, &consumed);
+        rest.remove_prefix(consumed);
+    }
+    EXPECT_EQ(status, ParseStatus::kMalformed);
+    EXPECT_EQ(parser.error(), "Protocol error: request larger than 1000 bytes");
+}
+
 // A bulk arriving in many small pieces is appended, not re-scanned: 4 MiB in
 // 7-byte pieces would take hours if each call looked at the bulk again.
 TEST(RequestParser, LargeBulkInSmallPieces) {
