@@ -104,6 +104,20 @@ std::unique_ptr<KeyTable::Entry> KeyTable::extract(std::string_view key) {
 
 void KeyTable::clear() { *this = KeyTable(); }
 
+std::size_t KeyTable::longest_displacement() const {
+    std::size_t longest = 0;
+    for (std::size_t p = 0; p < slots_.size(); ++p) {
+        if (slots_[p].hash != 0) longest = std::max(longest, p - home(slots_[p].hash));
+    }
+    return longest;
+}
+
+void KeyTable::reserve(std::size_t count) {
+    unsigned bits = bits_;
+    while ((std::size_t{1} << bits) / 4 * 3 < count) ++bits;
+    if (bits > bits_) rebuild(bits);
+}
+
 void KeyTable::rebuild(unsigned bits) {
     std::vector<Slot> old = std::move(slots_);
     bits_ = bits;

@@ -68,6 +68,11 @@ public:
     // Removes `key` and returns its entry, or nullptr if absent.
     std::unique_ptr<Entry> extract(std::string_view key);
     void clear();
+    // Grows the table so that `count` keys fit without a rebuild. Needed
+    // before inserting many keys in hash order (snapshot restore): the
+    // load factor is global, and keys sorted by hash would otherwise all
+    // crowd the low end of a smaller table.
+    void reserve(std::size_t count);
 
     // Calls f(const Entry&) for every entry, in (hash, key) order.
     template <typename F>
@@ -99,6 +104,9 @@ public:
 
     // Checks the layout invariants; O(capacity). For tests and debug builds.
     void check_invariants() const;
+    // The farthest any entry sits from its home slot: what the longest
+    // lookup walks. O(capacity); for tests and diagnostics.
+    std::size_t longest_displacement() const;
     std::size_t capacity() const { return std::size_t{1} << bits_; }
 
 private:

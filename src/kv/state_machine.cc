@@ -332,6 +332,10 @@ Status StateMachine::restore(std::string_view image) {
                                    in.remaining()));
     }
     KeyTable table;
+    // Records come in hash order; without room for all of them up front,
+    // they would crowd the low slots of a table sized for fewer keys and
+    // each insert would walk a long run (quadratic: 8 s for 650k keys).
+    table.reserve(static_cast<std::size_t>(count));
     std::uint64_t data_bytes = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
         std::size_t offset = body.size() - in.remaining();
