@@ -36,6 +36,11 @@ bool Inflights::is_full() const {
     return limits_.bytes_max != 0 && bytes_ >= limits_.bytes_max;
 }
 
+void Inflights::free_first_one() {
+    if (in_flight_.empty()) return;
+    free_le(in_flight_.front().last_index);
+}
+
 void Inflights::reset() {
     in_flight_.clear();
     bytes_ = 0;

@@ -1,7 +1,7 @@
 // inflights.h — the window of append messages a leader has sent to one
 // follower and not yet seen acknowledged.
 //
-// Flow control for pipelined replication (dissertation §10.2.1): in
+// Flow control for pipelined replication (dissertation §10.2.2): in
 // replicate state a leader sends appends without waiting for each ack, and
 // stops when the window is full, by count or by bytes, so that a slow follower
 // cannot make it buffer without bound. Does not send or time out anything:
@@ -47,6 +47,12 @@ public:
     // True when no further message may be sent: the count or the byte limit
     // is reached.
     bool is_full() const;
+
+    // Frees the oldest message in flight, if any. A leader whose window is
+    // full and hears a heartbeat response frees one slot so that it sends a
+    // new append: if the window's messages were all lost, that append's
+    // rejection is how the leader finds out (etcd does the same).
+    void free_first_one();
 
     // Forgets every message in flight (on leaving replicate state).
     void reset();
