@@ -10,15 +10,24 @@
 
 #include <fmt/format.h>
 
+#include <string>
+#include <utility>
+
 namespace raftkv::detail {
 [[noreturn]] void assert_fail(const char* cond, const char* file, int line, const std::string& msg);
-}
 
-#define RAFTKV_ASSERT(cond, ...)                                                           \
-    do {                                                                                   \
-        if (!(cond)) [[unlikely]]                                                          \
-            ::raftkv::detail::assert_fail(#cond, __FILE__, __LINE__,                       \
-                                          ::fmt::format("" __VA_OPT__(, ) __VA_ARGS__));   \
+inline std::string assert_message() { return {}; }
+template <typename... Args>
+std::string assert_message(fmt::format_string<Args...> format, Args&&... args) {
+    return fmt::format(format, std::forward<Args>(args)...);
+}
+}  // namespace raftkv::detail
+
+#define RAFTKV_ASSERT(cond, ...)                                                     \
+    do {                                                                             \
+        if (!(cond)) [[unlikely]]                                                    \
+            ::raftkv::detail::assert_fail(#cond, __FILE__, __LINE__,                 \
+                                          ::raftkv::detail::assert_message(__VA_ARGS__)); \
     } while (0)
 
 #if !defined(NDEBUG) || defined(RAFTKV_DEBUG_CHECKS)

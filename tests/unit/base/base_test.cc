@@ -3,6 +3,7 @@
 
 #include <cerrno>
 
+#include "base/assert.h"
 #include "base/checksum.h"
 #include "base/coding.h"
 #include "base/status.h"
@@ -51,6 +52,14 @@ TEST(Status, ErrnoMapsDiskFull) {
     EXPECT_EQ(errno_status(EIO, "write x").code(), Code::kIoError);
     EXPECT_EQ(errno_status(ENOSPC, "write x").to_string(),
               "disk full: write x: No space left on device");
+}
+
+// The message and its values reach the report (an earlier macro dropped them).
+TEST(AssertDeathTest, ReportsConditionPlaceAndMessage) {
+    const int commit = 7;
+    EXPECT_DEATH(RAFTKV_ASSERT(commit < 5, "commit regressed: {} -> {}", commit, 5),
+                 "assertion failed at .*base_test.cc:[0-9]+: commit < 5: commit regressed: 7 -> 5");
+    EXPECT_DEATH(RAFTKV_ASSERT(commit < 5), "assertion failed at .*: commit < 5\n");
 }
 
 TEST(Result, HoldsValueOrError) {
