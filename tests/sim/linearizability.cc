@@ -317,8 +317,8 @@ private:
 
     std::string explain_failure() const {
         std::string out = fmt::format(
-            "  longest linearizable prefix: {} of {} operations (#n is the position in the "
-            "history)\n",
+            "  longest linearizable prefix: {} of {} operations (#n: the n-th operation in the "
+            "history, from 0)\n",
             deepest_prefix_.size(), ops_.size());
         const std::size_t shown = std::min(deepest_prefix_.size(), kReportPrefixOps);
         if (shown < deepest_prefix_.size()) {
