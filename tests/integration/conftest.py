@@ -82,10 +82,10 @@ class Server:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self, timeout=15):
-        """SIGTERM; returns the exit code."""
+    def stop(self, timeout=15, sig=signal.SIGTERM):
+        """Sends `sig` (SIGTERM by default); returns the exit code."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         return self.proc.wait(timeout=timeout)
 
     def run_to_exit(self, timeout=15):
