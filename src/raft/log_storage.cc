@@ -4,6 +4,7 @@
 #include "raft/log_storage.h"
 
 #include <cstddef>
+#include <utility>
 
 #include "base/assert.h"
 
@@ -64,22 +65,32 @@ void MemoryLogStorage::append(std::span<const Entry> entries) {
     }
 }
 
-void MemoryLogStorage::compact(Index to) {
+std::string MemoryLogStorage::snapshot_chunk(std::uint64_t offset, std::uint64_t bytes_max) const {
+    RAFTKV_ASSERT(offset <= snapshot_data_.size(), "snapshot chunk at {} past its {} bytes", offset,
+                  snapshot_data_.size());
+    return snapshot_data_.substr(offset, bytes_max);
+}
+
+void MemoryLogStorage::compact(const SnapshotMeta& meta, std::string data) {
+    const Index to = meta.index;
     RAFTKV_ASSERT(to >= snapshot_.index, "compact to {} below snapshot {}", to.value,
                   snapshot_.index.value);
     RAFTKV_ASSERT(to <= last_index(), "compact to {} past last index {}", to.value,
                   last_index().value);
-    const Term to_term = *term(to);
+    RAFTKV_ASSERT(*term(to) == meta.term, "compact to {} with term {}, log has {}", to.value,
+                  meta.term.value, term(to)->value);
     entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(
                                                             to.value - snapshot_.index.value));
-    snapshot_ = SnapshotMeta{.index = to, .term = to_term};
+    snapshot_ = meta;
+    snapshot_data_ = std::move(data);
 }
 
-void MemoryLogStorage::apply_snapshot(SnapshotMeta meta) {
+void MemoryLogStorage::apply_snapshot(SnapshotMeta meta, std::string data) {
     RAFTKV_ASSERT(meta.index > snapshot_.index, "snapshot {} not newer than {}", meta.index.value,
                   snapshot_.index.value);
     entries_.clear();
-    snapshot_ = meta;
+    snapshot_ = std::move(meta);
+    snapshot_data_ = std::move(data);
 }
 
 }  // namespace raftkv::raft

@@ -23,10 +23,12 @@
 namespace raftkv::raft {
 
 // The last entry a snapshot covers: the log restarts after it. Index(0),
-// Term(0) when there is no snapshot. Membership will join it later.
+// Term(0) when there is no snapshot. `membership` is the configuration in
+// effect at `index` (the last kConfig entry at or before it).
 struct SnapshotMeta {
     Index index;
     Term term;
+    Membership membership;
 
     bool operator==(const SnapshotMeta&) const = default;
 };
@@ -64,6 +66,11 @@ public:
     virtual std::vector<Entry> entries(Index lo, Index end, std::uint64_t bytes_max) const = 0;
     // The snapshot the log starts after.
     virtual SnapshotMeta snapshot_meta() const = 0;
+    // The state machine image of that snapshot: its size, and up to
+    // `bytes_max` of it from `offset` (<= snapshot_bytes()), for sending it
+    // to a follower in chunks (§7). A file-backed storage reads the file.
+    virtual std::uint64_t snapshot_bytes() const = 0;
+    virtual std::string snapshot_chunk(std::uint64_t offset, std::uint64_t bytes_max) const = 0;
 };
 
 // A LogStorage in memory, for unit tests and the simulation (which keeps
@@ -77,6 +84,8 @@ public:
     std::optional<Term> term(Index index) const override;
     std::vector<Entry> entries(Index lo, Index end, std::uint64_t bytes_max) const override;
     SnapshotMeta snapshot_meta() const override { return snapshot_; }
+    std::uint64_t snapshot_bytes() const override { return snapshot_data_.size(); }
+    std::string snapshot_chunk(std::uint64_t offset, std::uint64_t bytes_max) const override;
 
     // Stores persisted entries. They must have consecutive indexes starting
     // at or below last_index() + 1; any held entries from the first new index
@@ -84,17 +93,19 @@ public:
     // below snapshot_meta().index are dropped: they are in the snapshot.
     void append(std::span<const Entry> entries);
 
-    // Drops the entries through `to` (inclusive), which a snapshot the caller
-    // has taken covers. Requires first_index() - 1 <= to <= last_index();
-    // to == first_index() - 1 does nothing.
-    void compact(Index to);
+    // Drops the entries through `meta.index` (inclusive), which a snapshot
+    // the caller has taken covers, and keeps `data` as its image. Requires
+    // first_index() - 1 <= meta.index <= last_index() and meta.term the term
+    // there; meta.index == first_index() - 1 only replaces the image.
+    void compact(const SnapshotMeta& meta, std::string data = {});
 
     // Replaces the whole log with an installed snapshot: no entries, and the
     // log restarts after meta.index. Requires meta.index > snapshot_meta().index.
-    void apply_snapshot(SnapshotMeta meta);
+    void apply_snapshot(SnapshotMeta meta, std::string data = {});
 
 private:
     SnapshotMeta snapshot_;
+    std::string snapshot_data_;
     // Invariant: entries_[i].index == snapshot_.index + 1 + i.
     // Invariant: terms never decrease along entries_, nor below snapshot_.term.
     std::vector<Entry> entries_;

@@ -8,6 +8,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <set>
 #include <string>
 
 namespace raftkv::raft {
@@ -30,6 +31,7 @@ using NodeId = StrongU64<struct NodeIdTag>;
 enum class EntryType : std::uint8_t {
     kCommand = 1,  // a state machine command (kv/command_codec.h)
     kNoop = 2,     // appended by a new leader; applies nothing
+    kConfig = 3,   // a whole new Membership (raft/membership.h); applies nothing
 };
 
 // One record of the replicated log. Index 0 and term 0 mean "none": the
@@ -41,6 +43,27 @@ struct Entry {
     std::string data;
 
     bool operator==(const Entry&) const = default;
+};
+
+// The servers of the cluster: voters count in elections and commits,
+// learners only receive the log (dissertation §4.2.1). Disjoint.
+struct Membership {
+    std::set<NodeId> voters;
+    std::set<NodeId> learners;
+
+    bool contains(NodeId id) const { return voters.contains(id) || learners.contains(id); }
+    bool operator==(const Membership&) const = default;
+};
+
+// What a node must persist, and sync, before it sends anything that depends
+// on it (Figure 2, "Persistent state on all servers"), plus the commit index,
+// which need not be synced first but saves re-applying after a restart.
+struct HardState {
+    Term term;
+    NodeId vote;  // NodeId(0): no vote in `term`
+    Index commit;
+
+    bool operator==(const HardState&) const = default;
 };
 
 }  // namespace raftkv::raft

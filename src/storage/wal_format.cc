@@ -119,7 +119,8 @@ bool record_checksum_ok(std::string_view header, std::string_view payload) {
 
 bool is_known_entry_type(std::uint8_t type) {
     return type == static_cast<std::uint8_t>(raft::EntryType::kCommand) ||
-           type == static_cast<std::uint8_t>(raft::EntryType::kNoop);
+           type == static_cast<std::uint8_t>(raft::EntryType::kNoop) ||
+           type == static_cast<std::uint8_t>(raft::EntryType::kConfig);
 }
 
 }  // namespace raftkv::storage

@@ -65,9 +65,9 @@ bool is_compaction(const raft::MemoryLogStorage& log, SnapshotMeta meta) {
 
 void apply_snapshot(DiskImage& image, const SimSnapshot& s) {
     if (is_compaction(image.log, s.meta)) {
-        image.log.compact(s.meta.index);
+        image.log.compact(s.meta, s.data);
     } else {
-        image.log.apply_snapshot(s.meta);
+        image.log.apply_snapshot(s.meta, s.data);
     }
     image.snapshot = s;
     RAFTKV_ASSERT(image.log.snapshot_meta() == s.meta);

@@ -47,14 +47,7 @@
 namespace raftkv::sim {
 
 // What raft persists besides entries: current term, vote in it, commit index.
-// TODO(#3): replace by the core's hard state type once src/raft has one.
-struct SimHardState {
-    raft::Term term;
-    raft::NodeId vote;  // NodeId(0): no vote in `term`
-    raft::Index commit;
-
-    bool operator==(const SimHardState&) const = default;
-};
+using SimHardState = raft::HardState;
 
 // The latest snapshot: its metadata and the opaque state machine image.
 struct SimSnapshot {

@@ -99,15 +99,20 @@ TEST(MemoryLogStorage, CompactKeepsTheTermOfTheLastCompactedEntry) {
     MemoryLogStorage s;
     const std::vector<Entry> es = {entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 3)};
     s.append(es);
-    s.compact(Index(0));  // nothing to do
+    s.compact({.index = Index(0), .term = Term(0)});  // nothing to do
     EXPECT_EQ(s.first_index(), Index(1));
-    s.compact(Index(3));
+    const Membership members{.voters = {NodeId(1), NodeId(2)}, .learners = {}};
+    s.compact({.index = Index(3), .term = Term(2), .membership = members}, "image");
     EXPECT_EQ(s.first_index(), Index(4));
     EXPECT_EQ(s.last_index(), Index(4));
-    EXPECT_EQ(s.snapshot_meta(), (SnapshotMeta{.index = Index(3), .term = Term(2)}));
+    EXPECT_EQ(s.snapshot_meta(),
+              (SnapshotMeta{.index = Index(3), .term = Term(2), .membership = members}));
+    EXPECT_EQ(s.snapshot_bytes(), 5u);
+    EXPECT_EQ(s.snapshot_chunk(1, 3), "mag");
+    EXPECT_EQ(s.snapshot_chunk(3, 10), "ge");
     EXPECT_EQ(s.term(Index(3)), Term(2));
     EXPECT_EQ(s.term(Index(2)), std::nullopt);
-    s.compact(Index(4));
+    s.compact({.index = Index(4), .term = Term(3)});
     EXPECT_EQ(s.last_index(), Index(4));
     EXPECT_EQ(s.first_index(), Index(5));
 }
