@@ -74,8 +74,9 @@ Node::Node(const NodeOptions& options, const LogStorage* storage, const HardStat
 
     const SnapshotMeta snap = storage_->snapshot_meta();
     base_index_ = snap.index;
-    const bool fresh = snap.index == Index(0) && storage_->last_index() == Index(0);
-    base_membership_ = fresh ? options_.initial_membership : snap.membership;
+    // The configuration at index 0 is the one the cluster was founded with;
+    // later ones are in the log or in the snapshot.
+    base_membership_ = snap.index == Index(0) ? options_.initial_membership : snap.membership;
     if (storage_->last_index() >= storage_->first_index()) {
         note_entries(storage_->entries(storage_->first_index(), storage_->last_index().next(),
                                        UINT64_MAX));

@@ -93,9 +93,11 @@ struct NodeOptions {
     std::uint64_t snapshot_chunk_bytes = 1 << 20;
     // Committed entries handed out per Ready (bytes of payload; one at least).
     std::uint64_t apply_bytes_max = 64 << 20;
-    // The configuration of a new cluster: used only when the storage holds
-    // neither snapshot nor entries. Empty for a server that joins an existing
-    // cluster (it waits to be added and hears from the leader).
+    // The configuration the cluster was founded with: in effect at index 0,
+    // before the first kConfig entry. Pass the same one on every start (the
+    // caller persists it); it is unused once a snapshot is taken. Empty for a
+    // server that joins an existing cluster (it learns the configuration
+    // from the leader's log or snapshot).
     Membership initial_membership;
 };
 

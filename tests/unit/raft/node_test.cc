@@ -1,0 +1,425 @@
+// node_test.cc — the raft core (raft/node.h) driven by hand: a few nodes
+// whose messages a test delivers or drops one batch at a time, each
+// persisting into its own MemoryLogStorage. Each test cites the rule it
+// shows (§N: Raft paper; §dN: Ongaro's dissertation). Whole clusters under
+// random faults are tests/sim's job; these pin single rules down.
+#include "raft/node.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "raft/membership.h"
+
+namespace raftkv::raft {
+namespace {
+
+struct Peer {
+    MemoryLogStorage storage;
+    HardState hard_state;
+    std::unique_ptr<Node> node;
+    std::vector<Entry> applied;
+    std::vector<ReadState> reads;
+    std::vector<std::string> failed_reads;
+};
+
+// Nodes 1..n with instant delivery of what the test lets through.
+class Net {
+public:
+    explicit Net(int n, NodeOptions base = {}) : base_(base) {
+        for (int i = 1; i <= n; ++i) members_.voters.insert(NodeId(i));
+        for (int i = 1; i <= n; ++i) start(NodeId(i));
+    }
+
+    void start(NodeId id, bool fresh_member = true) {
+        Peer& p = peers_[id];
+        NodeOptions o = base_;
+        o.id = id;
+        o.seed = 42;
+        if (fresh_member) o.initial_membership = members_;
+        Index applied = p.storage.snapshot_meta().index;
+        p.node = std::make_unique<Node>(o, &p.storage, p.hard_state, applied);
+        p.applied.clear();
+    }
+    // Forget volatile state; keep what was persisted.
+    void restart(NodeId id) { start(id); }
+
+    Node& node(NodeId id) { return *peers_.at(id).node; }
+    Node& node(int id) { return node(NodeId(id)); }
+    Peer& peer(int id) { return peers_.at(NodeId(id)); }
+
+    // Processes every Ready, delivering messages (unless dropped) until
+    // quiet. Returns the number of messages delivered.
+    int settle(int rounds_max = 1000) {
+        int delivered = 0;
+        for (int round = 0; round < rounds_max; ++round) {
+            bool any = false;
+            for (auto& [id, p] : peers_) {
+                if (down_.contains(id) || !p.node->has_ready()) continue;
+                any = true;
+                Ready rd = p.node->ready();
+                for (Message& m : rd.messages) queue_.push_back(std::move(m));
+                if (rd.snapshot) p.storage.apply_snapshot(rd.snapshot->meta, rd.snapshot->data);
+                if (!rd.entries.empty()) p.storage.append(rd.entries);
+                if (rd.hard_state) p.hard_state = *rd.hard_state;
+                for (Message& m : rd.messages_after_persist) queue_.push_back(std::move(m));
+                for (const Entry& e : rd.committed_entries) p.applied.push_back(e);
+                for (const ReadState& r : rd.read_states) p.reads.push_back(r);
+                for (std::string& f : rd.failed_reads) p.failed_reads.push_back(f);
+                p.node->advance(rd);
+                p.node->check_invariants();
+            }
+            while (!queue_.empty()) {
+                Message m = std::move(queue_.front());
+                queue_.pop_front();
+                if (down_.contains(m.to) || !peers_.contains(m.to)) continue;
+                if (cut_.contains({m.from, m.to}) || (drop_ && drop_(m))) continue;
+                ++sent_[m.type];
+                ++delivered;
+                any = true;
+                peers_.at(m.to).node->step(m);
+            }
+            if (!any) return delivered;
+        }
+        ADD_FAILURE() << "no quiescence";
+        return delivered;
+    }
+
+    void tick(NodeId id, int n = 1) {
+        for (int i = 0; i < n; ++i) node(id).tick();
+    }
+    void tick_all(int n = 1) {
+        for (int i = 0; i < n; ++i) {
+            for (auto& [id, p] : peers_) {
+                if (!down_.contains(id)) p.node->tick();
+            }
+            settle();
+        }
+    }
+    // Ticks every node up until one leads.
+    NodeId elect_any() {
+        for (int i = 0; i < 200; ++i) {
+            for (auto& [id, p] : peers_) {
+                if (!down_.contains(id) && p.node->role() == Role::kLeader) return id;
+            }
+            tick_all(1);
+        }
+        ADD_FAILURE() << "no leader";
+        return NodeId(0);
+    }
+    // Campaigns until node `id` leads: ticks only it past its timeout. The
+    // others must not have heard from a leader recently (§d4.2.3).
+    void elect(int id) {
+        for (int i = 0; i < 100 && node(id).role() != Role::kLeader; ++i) {
+            node(id).tick();
+            settle();
+        }
+        ASSERT_EQ(node(id).role(), Role::kLeader) << "node " << id << " not elected";
+    }
+    void isolate(int id) {
+        for (auto& [other, p] : peers_) {
+            cut_.insert({NodeId(id), other});
+            cut_.insert({other, NodeId(id)});
+        }
+    }
+    void heal() { cut_.clear(); }
+    void down(int id) { down_.insert(NodeId(id)); }
+    void up(int id) {
+        down_.erase(NodeId(id));
+        restart(NodeId(id));
+    }
+
+    std::function<bool(const Message&)> drop_;
+    std::map<MessageType, int> sent_;
+    Membership members_;
+
+private:
+    NodeOptions base_;
+    std::map<NodeId, Peer> peers_;
+    std::deque<Message> queue_;
+    std::set<std::pair<NodeId, NodeId>> cut_;
+    std::set<NodeId> down_;
+};
+
+std::vector<std::string> commands(const Peer& p) {
+    std::vector<std::string> out;
+    for (const Entry& e : p.applied) {
+        if (e.type == EntryType::kCommand) out.push_back(e.data);
+    }
+    return out;
+}
+
+TEST(Node, SingleNodeElectsItselfAndCommits) {
+    Net net(1);
+    net.elect(1);
+    EXPECT_EQ(net.node(1).term(), Term(1));
+    const Proposal p = net.node(1).propose("a");
+    ASSERT_TRUE(p.ok());
+    net.settle();
+    EXPECT_EQ(net.node(1).log().committed(), p.index);
+    EXPECT_EQ(commands(net.peer(1)), std::vector<std::string>{"a"});
+}
+
+// §5.2: a candidate with votes from a majority becomes leader; the others
+// follow it in its term.
+TEST(Node, InitialElection) {
+    Net net(3);
+    net.elect(1);
+    EXPECT_EQ(net.node(2).leader(), NodeId(1));
+    EXPECT_EQ(net.node(3).leader(), NodeId(1));
+    EXPECT_EQ(net.node(2).term(), net.node(1).term());
+    // §5.4.2: the new leader's no-op of its own term commits at once.
+    EXPECT_EQ(net.node(1).log().committed(), Index(1));
+}
+
+TEST(Node, ReplicatesAndCommitsOnEveryNode) {
+    Net net(3);
+    net.elect(1);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(net.node(1).propose("v" + std::to_string(i)).ok());
+    net.settle();
+    net.tick_all(2);
+    for (int id = 1; id <= 3; ++id) {
+        EXPECT_EQ(commands(net.peer(id)).size(), 10u) << "node " << id;
+        EXPECT_EQ(net.node(id).log().committed(), Index(11));
+    }
+}
+
+// Batching: proposals made between two Readies travel in one append per
+// follower; pipelining keeps several in flight.
+TEST(Node, MessagesPerAgreementAreBounded) {
+    Net net(3);
+    net.elect(1);
+    net.sent_.clear();
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    // One append of 50 entries per follower; followers learn the commit
+    // index with the next append or heartbeat.
+    EXPECT_EQ(net.sent_[MessageType::kAppend], 2);
+    EXPECT_EQ(net.sent_[MessageType::kAppendResponse], 2);
+    EXPECT_EQ(net.node(1).log().committed(), Index(51));
+}
+
+TEST(Node, NoCommitWithoutAMajority) {
+    Net net(5);
+    net.elect(1);
+    net.down(3);
+    net.down(4);
+    net.down(5);
+    ASSERT_TRUE(net.node(1).propose("lost?").ok());
+    net.settle();
+    EXPECT_EQ(net.node(1).log().committed(), Index(1));
+    net.up(3);
+    net.tick(NodeId(1), 1);
+    net.settle();
+    EXPECT_EQ(net.node(1).log().committed(), Index(2));
+}
+
+// §d9.6: a node back from a partition with its term unchanged (pre-vote
+// did not raise it) does not depose the leader.
+TEST(Node, PreVoteKeepsAPartitionedNodeFromDisruptingTheLeader) {
+    Net net(3);
+    net.elect(1);
+    net.isolate(3);
+    net.tick(NodeId(3), 100);  // many election timeouts alone
+    net.settle();
+    EXPECT_EQ(net.node(3).term(), Term(1));
+    net.heal();
+    net.tick_all(5);
+    EXPECT_EQ(net.node(1).role(), Role::kLeader);
+    EXPECT_EQ(net.node(1).term(), Term(1));
+    EXPECT_EQ(net.node(3).leader(), NodeId(1));
+}
+
+// §d6.2: a leader that stops hearing from a majority steps down.
+TEST(Node, CheckQuorumStepsDownACutOffLeader) {
+    Net net(3);
+    net.elect(1);
+    net.isolate(1);
+    net.tick(NodeId(1), 25);
+    EXPECT_EQ(net.node(1).role(), Role::kFollower);
+}
+
+// §5.3: the leader finds the match point with a follower whose log
+// diverges over many entries in a few round trips, not one per entry.
+TEST(Node, FastBackupOverALongDivergentLog) {
+    Net net(3);
+    net.elect(1);
+    net.isolate(1);
+    for (int i = 0; i < 60; ++i) ASSERT_TRUE(net.node(1).propose("old").ok());
+    net.settle();
+    net.heal();
+    net.down(1);
+    const int leader = static_cast<int>(net.elect_any().value);
+    ASSERT_NE(leader, 1);
+    for (int i = 0; i < 60; ++i) ASSERT_TRUE(net.node(leader).propose("new").ok());
+    net.settle();
+    net.up(1);
+    net.sent_.clear();
+    net.tick(NodeId(leader), 1);
+    net.settle();
+    // Node 1 holds 60 entries of term 1 after index 1 that the leader does
+    // not; the leader's hint skips them all at once.
+    EXPECT_LE(net.sent_[MessageType::kAppendResponse], 6);
+    net.tick(NodeId(leader), 1);
+    net.settle();
+    EXPECT_EQ(net.node(1).log().last_index(), net.node(leader).log().last_index());
+    EXPECT_EQ(net.node(1).log().committed(), net.node(leader).log().committed());
+    const auto cmds = commands(net.peer(1));
+    EXPECT_EQ(std::count(cmds.begin(), cmds.end(), "old"), 0);
+    EXPECT_EQ(std::count(cmds.begin(), cmds.end(), "new"), 60);
+}
+
+// §6.4: a read is served at the commit index after a heartbeat round, and
+// one round serves every read asked before it.
+TEST(Node, ReadIndexIsBatchedIntoOneRound) {
+    Net net(3);
+    net.elect(1);
+    net.settle();
+    net.sent_.clear();
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(net.node(1).read_index("r" + std::to_string(i)), Refusal::kOk);
+    net.settle();
+    EXPECT_EQ(net.sent_[MessageType::kHeartbeat], 2);
+    ASSERT_EQ(net.peer(1).reads.size(), 10u);
+    EXPECT_EQ(net.peer(1).reads[0].index, Index(1));
+}
+
+TEST(Node, ReadIndexFailsWhenLeadershipIsLost) {
+    Net net(3);
+    net.elect(1);
+    net.settle();
+    net.isolate(1);
+    ASSERT_EQ(net.node(1).read_index("r"), Refusal::kOk);
+    net.settle();
+    net.tick(NodeId(1), 25);
+    net.settle();
+    EXPECT_TRUE(net.peer(1).reads.empty());
+    EXPECT_EQ(net.peer(1).failed_reads, std::vector<std::string>{"r"});
+}
+
+// §d3.10: the target, once caught up, campaigns at once and wins.
+TEST(Node, LeadershipTransferToALaggingNode) {
+    Net net(3);
+    net.elect(1);
+    net.down(3);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    net.up(3);
+    ASSERT_EQ(net.node(1).transfer_leadership(NodeId(3)), Refusal::kOk);
+    EXPECT_EQ(net.node(1).propose("refused").refusal, Refusal::kTransferring);
+    net.settle();
+    net.tick(NodeId(1), 1);  // a heartbeat answer resumes the paused probe
+    net.settle();
+    EXPECT_EQ(net.node(3).role(), Role::kLeader);
+    EXPECT_EQ(net.node(1).leader(), NodeId(3));
+}
+
+TEST(Node, LeadershipTransferIsAbandonedAfterAnElectionTimeout) {
+    Net net(3);
+    net.elect(1);
+    net.down(3);
+    ASSERT_EQ(net.node(1).transfer_leadership(NodeId(3)), Refusal::kOk);
+    net.tick(NodeId(1), 5);
+    EXPECT_EQ(net.node(1).propose("x").refusal, Refusal::kTransferring);
+    net.tick(NodeId(1), 10);
+    EXPECT_TRUE(net.node(1).propose("x").ok());
+}
+
+// §d4.1-4.2: add a learner, let it catch up, promote it, then remove a voter.
+TEST(Node, MembershipChangeOneAtATime) {
+    Net net(3);
+    net.elect(1);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    Proposal add = net.node(1).change_membership(MembershipChange::kAddLearner, NodeId(4));
+    ASSERT_TRUE(add.ok());
+    EXPECT_EQ(net.node(1).change_membership(MembershipChange::kRemove, NodeId(2)).refusal,
+              Refusal::kConfigChangePending);
+    net.start(NodeId(4), /*fresh_member=*/false);
+    net.settle();
+    net.tick_all(3);
+    EXPECT_EQ(net.node(4).log().committed(), net.node(1).log().committed());
+    EXPECT_TRUE(net.node(4).membership().learners.contains(NodeId(4)));
+    ASSERT_TRUE(net.node(1).change_membership(MembershipChange::kPromote, NodeId(4)).ok());
+    net.settle();
+    net.tick_all(2);
+    EXPECT_TRUE(net.node(2).membership().voters.contains(NodeId(4)));
+    ASSERT_TRUE(net.node(1).change_membership(MembershipChange::kRemove, NodeId(1)).ok());
+    net.settle();
+    net.tick_all(2);
+    // §d4.2.2: the leader removed itself; it steps down once that commits.
+    EXPECT_NE(net.node(1).role(), Role::kLeader);
+    net.tick_all(40);
+    bool led = false;
+    for (int id = 2; id <= 4; ++id) led |= net.node(id).role() == Role::kLeader;
+    EXPECT_TRUE(led);
+}
+
+TEST(Node, SnapshotCatchesUpALaggingFollowerInChunks) {
+    NodeOptions o;
+    o.snapshot_chunk_bytes = 4;
+    Net net(3, o);
+    net.elect(1);
+    net.down(3);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    // Leader and node 2 compact their logs under a snapshot.
+    for (int id : {1, 2}) {
+        Peer& p = net.peer(id);
+        const Index at = net.node(id).log().applied();
+        p.storage.compact({.index = at, .term = *p.storage.term(at),
+                           .membership = net.node(id).membership_at(at)},
+                          "state-image-of-some-bytes");
+    }
+    net.up(3);
+    net.sent_.clear();
+    net.tick_all(3);
+    EXPECT_GT(net.sent_[MessageType::kSnapshot], 3);
+    EXPECT_EQ(net.peer(3).storage.snapshot_meta().index, Index(21));
+    EXPECT_EQ(net.peer(3).storage.snapshot_chunk(0, 100), "state-image-of-some-bytes");
+    EXPECT_EQ(net.node(3).log().committed(), Index(21));
+    ASSERT_TRUE(net.node(1).propose("after").ok());
+    net.settle();
+    net.tick_all(1);
+    EXPECT_EQ(commands(net.peer(3)), std::vector<std::string>{"after"});
+}
+
+TEST(Node, PersistenceAcrossRestartsOfEveryNode) {
+    Net net(3);
+    net.elect(1);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    net.tick_all(1);
+    const Term term = net.node(1).term();
+    for (int id = 1; id <= 3; ++id) net.restart(NodeId(id));
+    for (int id = 1; id <= 3; ++id) {
+        EXPECT_EQ(net.node(id).term(), term);
+        EXPECT_EQ(net.node(id).log().last_index(), Index(6));
+    }
+    net.tick_all(40);
+    int leaders = 0;
+    for (int id = 1; id <= 3; ++id) leaders += net.node(id).role() == Role::kLeader;
+    EXPECT_EQ(leaders, 1);
+}
+
+TEST(Node, LeaseReadsSkipTheRoundWhileTheLeaseHolds) {
+    NodeOptions o;
+    o.lease_reads = true;
+    Net net(3, o);
+    net.tick_all(10);  // past the start-up promise
+    net.elect(1);
+    net.tick_all(1);   // a heartbeat round grants the lease
+    net.sent_.clear();
+    ASSERT_EQ(net.node(1).read_index("r"), Refusal::kOk);
+    net.settle();
+    EXPECT_EQ(net.sent_[MessageType::kHeartbeat], 0);
+    EXPECT_EQ(net.peer(1).reads.size(), 1u);
+}
+
+}  // namespace
+}  // namespace raftkv::raft
