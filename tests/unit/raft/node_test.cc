@@ -421,5 +421,180 @@ TEST(Node, LeaseReadsSkipTheRoundWhileTheLeaseHolds) {
     EXPECT_EQ(net.peer(1).reads.size(), 1u);
 }
 
+// §d10.2.1: the leader sends before it writes, but counts its own copy only
+// once the caller reports it persisted.
+TEST(Node, LeaderCountsItsOwnEntryOnlyOncePersisted) {
+    Net net(1);
+    net.elect(1);
+    Node& n = net.node(1);
+    const Proposal p = n.propose("a");
+    Ready rd = n.ready();
+    ASSERT_EQ(rd.entries.size(), 1u);
+    EXPECT_LT(n.log().committed(), p.index);
+    EXPECT_TRUE(rd.committed_entries.empty());
+    net.peer(1).storage.append(rd.entries);
+    n.advance(rd);
+    EXPECT_EQ(n.log().committed(), p.index);
+    Ready next = n.ready();
+    ASSERT_EQ(next.committed_entries.size(), 1u);
+    EXPECT_EQ(next.committed_entries[0].data, "a");
+}
+
+// Figure 2, RequestVote: at most one vote per term, and it is persisted
+// before the answer leaves.
+TEST(Node, VotesOncePerTermAndPersistsTheVoteFirst) {
+    NodeOptions o;
+    o.pre_vote = false;
+    Net net(3, o);
+    Node& voter = net.node(3);
+    voter.step(Message{.type = MessageType::kVote, .from = NodeId(1), .to = NodeId(3),
+                       .term = Term(5)});
+    voter.step(Message{.type = MessageType::kVote, .from = NodeId(2), .to = NodeId(3),
+                       .term = Term(5)});
+    Ready rd = voter.ready();
+    EXPECT_TRUE(rd.messages.empty());
+    ASSERT_EQ(rd.messages_after_persist.size(), 2u);
+    EXPECT_FALSE(rd.messages_after_persist[0].reject);
+    EXPECT_TRUE(rd.messages_after_persist[1].reject);
+    ASSERT_TRUE(rd.hard_state.has_value());
+    EXPECT_EQ(rd.hard_state->vote, NodeId(1));
+    EXPECT_EQ(rd.hard_state->term, Term(5));
+}
+
+// §5.4.1: no vote for a candidate whose log is behind.
+TEST(Node, RefusesAVoteToACandidateWithAnOlderLog) {
+    Net net(3);
+    net.elect(1);
+    ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    Node& voter = net.node(2);
+    net.tick_all(0);
+    voter.step(Message{.type = MessageType::kVote, .from = NodeId(3), .to = NodeId(2),
+                       .term = Term(9), .index = Index(1), .log_term = Term(1),
+                       .transfer = true});
+    Ready rd = voter.ready();
+    ASSERT_EQ(rd.messages_after_persist.size(), 1u);
+    EXPECT_TRUE(rd.messages_after_persist[0].reject);
+    EXPECT_EQ(voter.term(), Term(9));
+}
+
+// §d4.2.3: a server removed while cut off keeps campaigning, but the others,
+// hearing from their leader, ignore it; the leader's term does not move.
+TEST(Node, ARemovedServerCannotDisruptTheCluster) {
+    Net net(3);
+    net.elect(1);
+    net.isolate(3);
+    ASSERT_TRUE(net.node(1).change_membership(MembershipChange::kRemove, NodeId(3)).ok());
+    net.settle();
+    net.tick_all(1);
+    EXPECT_FALSE(net.node(1).membership().contains(NodeId(3)));
+    net.heal();
+    for (int i = 0; i < 60; ++i) {
+        net.tick_all(1);
+        ASSERT_EQ(net.node(1).role(), Role::kLeader);
+    }
+    EXPECT_EQ(net.node(1).term(), Term(1));
+    EXPECT_EQ(net.node(2).term(), Term(1));
+}
+
+// A stale leader (cut off, then healed) learns the new term from the first
+// answer and steps down, and its uncommitted entry is overwritten.
+TEST(Node, AStaleLeaderRejoinsAsFollower) {
+    Net net(3);
+    net.elect(1);
+    net.isolate(1);
+    ASSERT_TRUE(net.node(1).propose("stale").ok());
+    net.settle();
+    net.down(1);
+    const NodeId leader = net.elect_any();
+    ASSERT_TRUE(net.node(leader).propose("fresh").ok());
+    net.settle();
+    net.heal();
+    net.up(1);
+    net.tick_all(3);
+    EXPECT_EQ(net.node(1).leader(), leader);
+    EXPECT_EQ(commands(net.peer(1)), std::vector<std::string>{"fresh"});
+}
+
+TEST(Node, ALostSnapshotChunkIsSentAgainAndDuplicatesAreHarmless) {
+    NodeOptions o;
+    o.snapshot_chunk_bytes = 3;
+    Net net(3, o);
+    net.elect(1);
+    net.down(3);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    Peer& p = net.peer(1);
+    const Index at = net.node(1).log().applied();
+    p.storage.compact({.index = at, .term = *p.storage.term(at),
+                       .membership = net.node(1).membership_at(at)},
+                      "0123456789");
+    net.up(3);
+    int chunks = 0;
+    net.drop_ = [&](const Message& m) {
+        if (m.type != MessageType::kSnapshot) return false;
+        ++chunks;
+        return chunks == 2;  // lose the second chunk once
+    };
+    net.tick_all(12);
+    net.drop_ = nullptr;
+    EXPECT_EQ(net.peer(3).storage.snapshot_chunk(0, 100), "0123456789");
+    EXPECT_EQ(net.node(3).log().committed(), at);
+    // A duplicated chunk after the install changes nothing.
+    net.node(3).step(Message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(3),
+                             .term = net.node(1).term(), .snapshot = p.storage.snapshot_meta(),
+                             .offset = 3, .data = "345"});
+    net.settle();
+    EXPECT_EQ(net.node(3).log().committed(), at);
+}
+
+// A follower restarted in the middle of a transfer forgot the chunks it had:
+// it asks for the snapshot from the start.
+TEST(Node, AFollowerRestartedMidSnapshotAsksForItFromTheStart) {
+    NodeOptions o;
+    o.snapshot_chunk_bytes = 2;
+    Net net(3, o);
+    net.elect(1);
+    net.down(3);
+    ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();
+    Peer& p = net.peer(1);
+    const Index at = net.node(1).log().applied();
+    p.storage.compact({.index = at, .term = *p.storage.term(at),
+                       .membership = net.node(1).membership_at(at)},
+                      "abcdefgh");
+    net.up(3);
+    int chunks = 0;
+    net.drop_ = [&](const Message& m) {
+        if (m.type == MessageType::kSnapshot && ++chunks == 3) {
+            net.restart(NodeId(3));  // after two chunks arrived
+        }
+        return false;
+    };
+    net.tick_all(15);
+    net.drop_ = nullptr;
+    EXPECT_EQ(net.peer(3).storage.snapshot_chunk(0, 100), "abcdefgh");
+    EXPECT_EQ(net.node(3).log().committed(), at);
+}
+
+TEST(Node, DuplicatedAndReorderedAppendsAreHarmless) {
+    Net net(3);
+    net.elect(1);
+    std::vector<Message> appends;
+    net.drop_ = [&](const Message& m) {
+        if (m.type == MessageType::kAppend && m.to == NodeId(2)) appends.push_back(m);
+        return false;
+    };
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(net.node(1).propose("p" + std::to_string(i)).ok());
+        net.settle();
+    }
+    net.drop_ = nullptr;
+    for (auto it = appends.rbegin(); it != appends.rend(); ++it) net.node(2).step(*it);
+    net.settle();
+    net.tick_all(1);
+    EXPECT_EQ(commands(net.peer(2)), (std::vector<std::string>{"p0", "p1", "p2"}));
+}
+
 }  // namespace
 }  // namespace raftkv::raft
