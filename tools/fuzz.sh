@@ -11,6 +11,7 @@ case $name in
   resp_request|resp_reply) srcs="src/resp/*.cc" ;;
   wal|snapshot_file) srcs="src/storage/*.cc" ;;
   command|kv_snapshot) srcs="src/kv/*.cc src/resp/*.cc" ;;
+  membership) srcs="src/raft/membership.cc" ;;
   *) echo "unknown target $name" >&2; exit 2 ;;
 esac
 mkdir -p build-fuzz/corpus/$name
