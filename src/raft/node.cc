@@ -107,6 +107,7 @@ void Node::reset(Term term) {
         RAFTKV_ASSERT(term > term_, "term going back from {} to {}", term_.value, term.value);
         term_ = term;
         vote_ = NodeId(0);
+        lease_forfeited_ = false;
     }
     lead_ = NodeId(0);
     election_elapsed_ = 0;
@@ -273,8 +274,9 @@ void Node::step(const Message& m) {
     if (m.from == id_ || m.from == NodeId(0)) return;
     const bool vote_request = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
     if (m.term > term_) {
+        // §d9.6 asks the same of pre-votes even without check-quorum.
         const bool in_lease =
-            options_.check_quorum &&
+            (options_.check_quorum || (options_.pre_vote && m.type == MessageType::kPreVote)) &&
             ((lead_ != NodeId(0) && election_elapsed_ < options_.election_ticks) ||
              // A restarted node forgot whom it heard from: with lease reads
              // on, it keeps the promise for an election timeout after start.
@@ -349,7 +351,7 @@ void Node::step(const Message& m) {
         case MessageType::kTimeoutNow:
             // §d3.10: the leader chose us; skip the pre-vote, which the
             // others would refuse while they still hear from it.
-            if (role_ != Role::kLeader) campaign(CampaignKind::kTransfer);
+            if (role_ != Role::kLeader && m.from == lead_) campaign(CampaignKind::kTransfer);
             return;
     }
     RAFTKV_ASSERT(false, "unknown message type {}", static_cast<int>(m.type));
@@ -461,7 +463,7 @@ void Node::handle_snapshot(const Message& m) {
     }
     const bool same = incoming_snapshot_ && incoming_snapshot_->meta.index == meta.index &&
                       incoming_snapshot_->meta.term == meta.term;
-    if (m.offset == 0) {
+    if (m.offset == 0 && !(same && !incoming_snapshot_->data.empty())) {
         incoming_snapshot_ = IncomingSnapshot{.meta = meta, .data = m.data};
     } else if (same && m.offset == incoming_snapshot_->data.size()) {
         incoming_snapshot_->data += m.data;
@@ -498,9 +500,11 @@ void Node::handle_snapshot(const Message& m) {
         apply_membership();
         pending_snapshot_ = Snapshot{.meta = snap.meta, .data = std::move(snap.data)};
     }
+    // Vouch for the snapshot's last entry only: after the fast-forward our
+    // log may go on with entries the leader never sent.
     send_after_persist(Message{.type = MessageType::kAppendResponse,
                                .to = m.from,
-                               .index = log_.last_index()});
+                               .index = snap.meta.index});
 }
 
 // ---- leader side ----------------------------------------------------------
@@ -586,7 +590,7 @@ bool Node::maybe_send_append(NodeId to, bool send_if_empty) {
         if (!pr.is_recent_active()) return false;
         const SnapshotMeta meta = storage_->snapshot_meta();
         pr.become_snapshot(meta.index);
-        snapshot_sends_[to] = SnapshotSend{.meta = meta, .offset = 0, .idle_ticks = 0};
+        snapshot_sends_[to] = SnapshotSend{.meta = meta, .bytes = storage_->snapshot_bytes()};
         send_snapshot_chunk(to);
         return false;
     }
@@ -612,9 +616,9 @@ bool Node::maybe_send_append(NodeId to, bool send_if_empty) {
 void Node::send_snapshot_chunk(NodeId to) {
     SnapshotSend& s = snapshot_sends_.at(to);
     const SnapshotMeta current = storage_->snapshot_meta();
-    if (current.index != s.meta.index) {
+    if (current != s.meta || storage_->snapshot_bytes() != s.bytes) {
         // The caller took a newer snapshot meanwhile: send that one.
-        s = SnapshotSend{.meta = current, .offset = 0, .idle_ticks = 0};
+        s = SnapshotSend{.meta = current, .bytes = storage_->snapshot_bytes()};
         tracker_.progress(to).become_snapshot(current.index);
     }
     const std::uint64_t size = storage_->snapshot_bytes();
@@ -687,8 +691,11 @@ bool Node::committed_entry_in_current_term() const {
 
 void Node::send_timeout_now(NodeId to) {
     send(Message{.type = MessageType::kTimeoutNow, .to = to});
-    // The target will be elected without waiting for our lease to end.
+    // The target will be elected without waiting for our lease to end, and
+    // its vote requests may arrive late, after this transfer is abandoned:
+    // no lease again in this term.
     lease_until_ = 0;
+    lease_forfeited_ = true;
 }
 
 void Node::abort_transfer() {
@@ -856,7 +863,7 @@ void Node::on_applied(Index index) {
 
 bool Node::lease_valid() const {
     return options_.lease_reads && role_ == Role::kLeader && transferee_ == NodeId(0) &&
-           committed_entry_in_current_term() && now_ < lease_until_;
+           !lease_forfeited_ && committed_entry_in_current_term() && now_ < lease_until_;
 }
 
 std::uint64_t Node::start_read_round() {
@@ -949,7 +956,7 @@ Ready Node::ready() {
         // One round for every read asked since the last Ready (batching).
         if (!pending_reads_.empty()) {
             const std::uint64_t round = start_read_round();
-            if (round != 0 && !tracker_.is_singleton()) send_heartbeats(round);
+            if (round != 0) send_heartbeats(round);
         }
         flush_appends();
     }

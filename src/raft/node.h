@@ -239,6 +239,7 @@ private:
     };
     struct SnapshotSend {
         SnapshotMeta meta;
+        std::uint64_t bytes = 0;   // the image's size: a replaced image restarts the send
         std::uint64_t offset = 0;  // what the follower acknowledged
         int idle_ticks = 0;
     };
@@ -351,6 +352,7 @@ private:
     std::deque<ReadState> confirmed_reads_;  // waiting for applied >= index
     std::vector<std::string> failed_reads_;
     std::uint64_t lease_until_ = 0;  // now_ before which a lease read is safe
+    bool lease_forfeited_ = false;   // sent a TimeoutNow in this term
 
     std::map<NodeId, SnapshotSend> snapshot_sends_;  // leader: followers in kSnapshot
     std::optional<IncomingSnapshot> incoming_snapshot_;  // follower

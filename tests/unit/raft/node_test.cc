@@ -596,5 +596,84 @@ TEST(Node, DuplicatedAndReorderedAppendsAreHarmless) {
     EXPECT_EQ(commands(net.peer(2)), (std::vector<std::string>{"p0", "p1", "p2"}));
 }
 
+// §d6.4.1 with §d3.10: a leader that sent TimeoutNow may be replaced later
+// by the target's election (the message or the votes can be delayed past
+// the transfer's end), so it serves no lease read for the rest of its term.
+TEST(Node, NoLeaseReadAfterATimeoutNowWasSent) {
+    NodeOptions o;
+    o.lease_reads = true;
+    Net net(3, o);
+    net.tick_all(10);
+    net.elect(1);
+    net.tick_all(1);
+    std::vector<Message> held;
+    net.drop_ = [&](const Message& m) {
+        if (m.type != MessageType::kTimeoutNow) return false;
+        held.push_back(m);
+        return true;
+    };
+    ASSERT_EQ(net.node(1).transfer_leadership(NodeId(2)), Refusal::kOk);
+    net.settle();
+    ASSERT_EQ(held.size(), 1u);
+    net.drop_ = nullptr;
+    net.tick_all(12);  // transfer abandoned; heartbeat rounds go on
+    ASSERT_EQ(net.node(1).role(), Role::kLeader);
+    net.isolate(1);
+    net.node(2).step(held[0]);  // the delayed TimeoutNow
+    net.settle();
+    ASSERT_EQ(net.node(2).role(), Role::kLeader);
+    const Proposal w = net.node(2).propose("w");
+    ASSERT_TRUE(w.ok());
+    net.settle();
+    ASSERT_GE(net.node(2).log().committed(), w.index);
+    ASSERT_EQ(net.node(1).role(), Role::kLeader);
+    ASSERT_EQ(net.node(1).read_index("r"), Refusal::kOk);
+    net.settle();
+    EXPECT_TRUE(net.peer(1).reads.empty()) << "a stale read was served under a lease";
+}
+
+// A snapshot whose last entry the follower has only commits; the answer
+// vouches for that entry, not for the follower's possibly divergent tail.
+TEST(Node, ASnapshotTheFollowerHasVouchesOnlyForItsOwnEntries) {
+    MemoryLogStorage st;
+    std::vector<Entry> es;
+    for (int i = 1; i <= 5; ++i) {
+        es.push_back(Entry{.term = Term(1), .index = Index(i), .type = EntryType::kNoop});
+    }
+    st.append(es);
+    NodeOptions o;
+    o.id = NodeId(3);
+    o.initial_membership.voters = {NodeId(1), NodeId(2), NodeId(3)};
+    Node f(o, &st, HardState{.term = Term(1), .vote = NodeId(0), .commit = Index(2)}, Index(0));
+    f.step(Message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(3),
+                   .term = Term(2), .commit = Index(3),
+                   .snapshot = SnapshotMeta{.index = Index(3), .term = Term(1),
+                                            .membership = o.initial_membership},
+                   .data = "img", .done = true});
+    Ready rd = f.ready();
+    ASSERT_EQ(rd.messages_after_persist.size(), 1u);
+    EXPECT_EQ(rd.messages_after_persist[0].index, Index(3));
+    EXPECT_EQ(f.log().committed(), Index(3));
+}
+
+TEST(Node, ALateDuplicateOfTheFirstChunkKeepsWhatWasReassembled) {
+    MemoryLogStorage st;
+    NodeOptions o;
+    o.id = NodeId(3);
+    o.initial_membership.voters = {NodeId(1), NodeId(2), NodeId(3)};
+    Node f(o, &st, HardState{}, Index(0));
+    const SnapshotMeta meta{.index = Index(10), .term = Term(1), .membership = o.initial_membership};
+    auto chunk = [&](std::uint64_t off, std::string d) {
+        return Message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(3),
+                       .term = Term(1), .snapshot = meta, .offset = off, .data = std::move(d)};
+    };
+    f.step(chunk(0, "ab"));
+    f.step(chunk(2, "cd"));
+    f.step(chunk(0, "ab"));
+    Ready rd = f.ready();
+    ASSERT_EQ(rd.messages_after_persist.size(), 3u);
+    EXPECT_EQ(rd.messages_after_persist[2].offset, 4u);
+}
+
 }  // namespace
 }  // namespace raftkv::raft
