@@ -384,30 +384,34 @@ void Cluster::run_inbox(SimNode& n) {
 void Cluster::apply_entry(SimNode& n, const Entry& e) {
     ++counters_.entries_applied;
     safety_.on_apply(n.id, e);
-    if (e.type != raft::EntryType::kCommand) return;
-    const std::optional<KvCommand> cmd = decode_command(e.data);
-    if (!cmd) {
-        fail(fmt::format("node {} applied entry {} that does not decode", n.id.value,
-                         e.index.value));
-        return;
+    std::optional<Reply> reply;
+    std::optional<KvCommand> cmd;
+    if (e.type == raft::EntryType::kCommand) {
+        cmd = decode_command(e.data);
+        if (!cmd) {
+            fail(fmt::format("node {} applied entry {} that does not decode", n.id.value,
+                             e.index.value));
+            return;
+        }
+        reply = n.kv.apply(*cmd);
     }
-    const Reply reply = n.kv.apply(*cmd);
     const auto it = waiting_writes_.find({n.id, e.index});
     if (it == waiting_writes_.end()) return;
     ClientOp& op = *ops_[it->second - 1];
     if (op.incarnation != n.incarnation) return;
-    if (e.term == op.term) {
-        if (cmd->op != op.id) {
-            fail(fmt::format("node {} applied op {} at {}/{} where op {} was appended", n.id.value,
-                             cmd->op, e.index.value, e.term.value, op.id));
-            return;
-        }
-        op.applied_index = e.index;
-        finish_op(op, Outcome::kOk, reply);
-    } else {
-        // Another entry was committed at its index: ours never will be.
+    if (e.term != op.term) {
+        // Another entry (any type) was committed at its index: ours never will be.
         finish_op(op, Outcome::kFailed);
+        return;
     }
+    if (!cmd || cmd->op != op.id) {
+        fail(fmt::format("node {} applied {} at {}/{} where op #{} was appended", n.id.value,
+                         cmd ? fmt::format("op #{}", cmd->op) : std::string("a non-command"),
+                         e.index.value, e.term.value, op.id));
+        return;
+    }
+    op.applied_index = e.index;
+    finish_op(op, Outcome::kOk, *reply);
 }
 
 void Cluster::deliver(Message m) {
