@@ -476,12 +476,16 @@ TEST(Scenario, FastBackupOverLongDivergentLog) {
     const std::uint64_t backup_rejections = rejections - rejections_before;
     const std::uint64_t backup_appends = sent(c, MessageType::kAppend) - appends_before;
     // Two followers, each one conflicting term: one probe rejected, then a
-    // jump over the term. Without the hint it would be ~50 each.
+    // jump over the term (seen: 2 or 3 in all). Without the hint it would
+    // be ~50 each.
     EXPECT_LE(backup_rejections, 2u * 3u) << "rejections while backing up 2 followers over "
                                           << kEntries << " entries" << report(c);
-    EXPECT_LE(backup_appends, 40u) << report(c);
+    EXPECT_LE(backup_appends, 20u) << report(c);
 
-    // Everyone together: the last 50 of the cut-off pair are overwritten too.
+    // Everyone together: the last 50 of the cut-off pair are overwritten
+    // too. No backing up is needed there: the leader probes them right
+    // after its own last entry before its term (the last committed one),
+    // which they share.
     c.heal();
     const std::uint64_t rejections_heal = rejections;
     ASSERT_TRUE(one(c, set_cmd("b", "end"), all, 5).has_value()) << report(c);
@@ -655,7 +659,7 @@ TEST(Scenario, Figure8) {
     ASSERT_TRUE(one(c, set_cmd("f", "start"), all, 1).has_value()) << report(c);
 
     int up = 5;
-    for (int iter = 0; iter < 300; ++iter) {
+    for (int iter = 0; iter < 1000; ++iter) {
         std::optional<NodeId> l;
         for (NodeId n : c.up_ids()) {
             if (c.propose(n, set_cmd(fmt::format("f{}", rng.uniform(0, 3)),
@@ -688,7 +692,7 @@ TEST(Scenario, Figure8) {
     ASSERT_TRUE(one(c, set_cmd("f", "end"), all, 5, 10 * kElection).has_value())
         << "no agreement within 100 ticks of restarting all" << report(c);
     ASSERT_TRUE(c.await_convergence(4 * kElection)) << report(c);
-    EXPECT_GE(c.safety().leaders_seen(), 20u) << "too few leaders to exercise Figure 8" << report(c);
+    EXPECT_GE(c.safety().leaders_seen(), 50u) << "too few leaders to exercise Figure 8" << report(c);
 }
 
 // §5.4.2; 6.824 TestFigure8Unreliable2C: as Figure8, on a network that
@@ -709,7 +713,7 @@ TEST(Scenario, Figure8Unreliable) {
 
     std::vector<bool> connected(all.size() + 1, true);
     int nup = 5;
-    for (int iter = 0; iter < 300; ++iter) {
+    for (int iter = 0; iter < 1000; ++iter) {
         std::optional<NodeId> l;
         for (NodeId n : all) {
             if (c.propose(n, set_cmd(fmt::format("u{}", rng.uniform(0, 3)),
@@ -744,7 +748,7 @@ TEST(Scenario, Figure8Unreliable) {
     ASSERT_TRUE(one(c, set_cmd("u", "end"), all, 5, 10 * kElection).has_value())
         << "no agreement within 100 ticks of healing" << report(c);
     ASSERT_TRUE(c.await_convergence(4 * kElection)) << report(c);
-    EXPECT_GE(c.safety().leaders_seen(), 10u) << report(c);
+    EXPECT_GE(c.safety().leaders_seen(), 30u) << report(c);
 }
 
 // ---------------------------------------------------------------------------
@@ -1253,7 +1257,8 @@ TEST(Scenario, LeadershipTransfer) {
 // off mid-run and a new one elected, with clients reading and writing
 // throughout on a network with reordering: the old leader's lease ends
 // before anyone else can lead, so no read sees stale data and the history
-// is linearizable. ReadIndex reads are checked alike.
+// is linearizable; and the lease really is used (reads answered at once).
+// ReadIndex reads are checked alike, and never answered without a round.
 TEST(Scenario, LinearizableReads) {
     for (const bool lease : {true, false}) {
         const std::uint64_t seed = testing::test_seed(lease ? 0x511c : 0x511d);
@@ -1281,6 +1286,23 @@ TEST(Scenario, LinearizableReads) {
         ASSERT_TRUE(c.check_acked_writes()) << report(c);
         ASSERT_TRUE(c.check_linearizable()) << report(c);
         EXPECT_GE(c.counters().ops_ok, 100u) << report(c);
+        // A lease read is answered at once, without a heartbeat round (the
+        // driver answers in the Ready that follows read_index); a ReadIndex
+        // read waits a round trip at least. Half the gets here are reads
+        // (the others go through the log), and the lease holds most of the
+        // time.
+        std::size_t gets = 0;
+        std::size_t at_once = 0;
+        for (const Operation& op : c.history().ops) {
+            if (op.kind != OpKind::kGet || op.outcome != Outcome::kOk) continue;
+            ++gets;
+            if (op.return_time == op.call_time) ++at_once;
+        }
+        if (lease) {
+            EXPECT_GE(at_once * 4, gets) << "lease reads did not skip the round" << report(c);
+        } else {
+            EXPECT_EQ(at_once, 0u) << "a ReadIndex read was answered without a round" << report(c);
+        }
     }
 }
 
