@@ -237,9 +237,7 @@ TEST(Scenario, ReElectionAfterLeaderFailure) {
     EXPECT_NE(c.node(*l2).role(), Role::kLeader) << report(c);
 
     c.rejoin(other);
-    const std::optional<NodeId> l3 = await_leader(c, group({static_cast<int>(lone.value),
-                                                            static_cast<int>(other.value)}),
-                                                  kReElectionBound);
+    const std::optional<NodeId> l3 = await_leader(c, Group{lone, other}, kReElectionBound);
     ASSERT_TRUE(l3.has_value()) << "a majority is back but no leader in 40 ticks" << report(c);
     c.rejoin(*l2);
     ASSERT_TRUE(await_leader(c, all, kReElectionBound).has_value()) << report(c);
