@@ -303,9 +303,16 @@ void Node::step(const Message& m) {
             // A stale leader (perhaps back from a partition, where pre-vote
             // kept our term from reaching it) learns our term and steps down.
             send_after_persist(Message{.type = MessageType::kAppendResponse, .to = m.from});
-        } else if (m.type == MessageType::kPreVote) {
-            send_after_persist(
-                Message{.type = MessageType::kPreVoteResponse, .to = m.from, .reject = true});
+        } else if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+            // Figure 2: the answer carries our term "for candidate to update
+            // itself". Without it, a candidate with the better log but a
+            // lower term may never learn the term it must exceed, if the
+            // voter (stale log, old configuration) never writes to it.
+            send_after_persist(Message{.type = m.type == MessageType::kVote
+                                                   ? MessageType::kVoteResponse
+                                                   : MessageType::kPreVoteResponse,
+                                       .to = m.from,
+                                       .reject = true});
         }
         return;
     }

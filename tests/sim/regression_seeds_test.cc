@@ -37,16 +37,14 @@ TEST(RegressionSeeds, FixedSeeds) {
     for (const Case& c : cases) expect_passes(c);
 }
 
-// OPEN CORE BUG — fails until src/raft is fixed (reported to the core's owner).
-// Voters {2, 4}; n2 has a stale log and configuration (voters 1 2 3) and a
-// higher term (52) than n4 (39). n2 drops n4's lower-term vote requests
-// without an answer (node.cc step(): m.term < term_ answers only appends,
-// heartbeats and pre-votes), and never writes to n4, which it does not know
-// is a voter; so n4 never learns term 52 and no leader is ever elected.
+// Found a core bug, fixed (node_test: AVoteRequestFromALowerTermIsAnsweredWithOurTerm).
+// Voters {2, 4}; n2 had a stale log and configuration (voters 1 2 3) and a
+// higher term (52) than n4 (39). n2 dropped n4's lower-term vote requests
+// without an answer and never wrote to n4, which it did not know was a
+// voter; so n4 never learned term 52 and no leader was ever elected.
 // Figure 2: a RequestVote reply carries currentTerm "for candidate to
-// update itself". Answering a lower-term kVote with a rejection that
-// carries our term unblocks it.
-TEST(RegressionSeeds, OpenCoreBug_Seed2688_LowerTermVoteUnanswered) {
+// update itself"; it now does for a lower-term request too.
+TEST(RegressionSeeds, Seed2688_LowerTermVoteIsAnsweredWithOurTerm) {
     expect_passes({2688, "liveness: candidate with a lower term never learns the voter's term"});
 }
 

@@ -675,5 +675,29 @@ TEST(Node, ALateDuplicateOfTheFirstChunkKeepsWhatWasReassembled) {
     EXPECT_EQ(rd.messages_after_persist[2].offset, 4u);
 }
 
+// Figure 2, RequestVote: a voter with a higher term answers with it, so the
+// candidate adopts the term. (Found by the simulation, seed 2688: a voter
+// with a stale log, an old configuration and a high term never wrote to the
+// one candidate that could win, and dropped its requests.)
+TEST(Node, AVoteRequestFromALowerTermIsAnsweredWithOurTerm) {
+    NodeOptions o;
+    o.pre_vote = false;
+    Net net(3, o);
+    Node& voter = net.node(2);
+    voter.step(Message{.type = MessageType::kVote, .from = NodeId(3), .to = NodeId(2),
+                       .term = Term(7)});
+    (void)voter.ready();
+    voter.step(Message{.type = MessageType::kVote, .from = NodeId(1), .to = NodeId(2),
+                       .term = Term(4), .index = Index(9), .log_term = Term(3)});
+    Ready rd = voter.ready();
+    ASSERT_EQ(rd.messages_after_persist.size(), 1u);
+    const Message& answer = rd.messages_after_persist[0];
+    EXPECT_EQ(answer.type, MessageType::kVoteResponse);
+    EXPECT_TRUE(answer.reject);
+    EXPECT_EQ(answer.term, Term(7));
+    net.node(1).step(answer);
+    EXPECT_EQ(net.node(1).term(), Term(7));
+}
+
 }  // namespace
 }  // namespace raftkv::raft
