@@ -94,6 +94,7 @@ private:
         op_ppm_ = static_cast<std::uint32_t>(uniform(200000, 700000));
         next_id_ = static_cast<std::uint64_t>(co.nodes) + 1;
         election_ticks_ = co.election_ticks;
+        client_timeout_ticks_ = co.client_timeout_ticks;
         config_ = fmt::format(
             "nodes={} link=[{},{}] tail={}ppm<{} loss={}ppm dup={}ppm fifo={} disk=[{},{}] "
             "election={} heartbeat={} pre_vote={} check_quorum={} lease={} append_max={} "
@@ -323,7 +324,10 @@ private:
         c_->run_until([&] { return c_->pending_ops() == 0; }, 200);
         // A write commits: the probe is retried while its attempts fail or
         // end unknown (say, at a leader that removed itself meanwhile).
-        const int commit_bound = kCommitBoundElections * election_ticks_;
+        // A first attempt may land on a leader that loses its place in the
+        // elections right after the heal; the client learns that only when
+        // its attempt times out, and then retries.
+        const int commit_bound = kCommitBoundElections * election_ticks_ + client_timeout_ticks_;
         const std::uint64_t deadline = c_->ticks() + static_cast<std::uint64_t>(commit_bound);
         std::optional<ClientOpId> probe;
         while (c_->ok() && c_->ticks() < deadline) {
@@ -353,6 +357,7 @@ private:
     int clients_ = 1;
     int chaos_ticks_ = 0;
     int election_ticks_ = 10;
+    int client_timeout_ticks_ = 100;
     std::uint32_t fault_ppm_ = 0;
     std::uint32_t op_ppm_ = 0;
     std::uint64_t values_ = 0;

@@ -33,6 +33,7 @@ TEST(RegressionSeeds, FixedSeeds) {
         {331, "probe write sent to a leader that removed itself: retried, not a liveness failure"},
         {1269, "two voters, one stale: split votes for 10 election timeouts (bound now 25)"},
         {14633, "a write whose index got the next leader's no-op was never answered"},
+        {41794, "probe write lost with its leader after the heal; timed out after the bound"},
     };
     for (const Case& c : cases) expect_passes(c);
 }
