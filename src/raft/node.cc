@@ -208,6 +208,11 @@ void Node::campaign(CampaignKind kind) {
     }
 }
 
+void Node::campaign_now() {
+    if (role_ == Role::kLeader) return;
+    campaign(options_.pre_vote ? CampaignKind::kPreVote : CampaignKind::kElection);
+}
+
 // ---- time -----------------------------------------------------------------
 
 void Node::tick() {

@@ -208,6 +208,12 @@ public:
     // that takes effect on every server as soon as it is appended.
     Proposal change_membership(MembershipChange change, NodeId node);
 
+    // Starts an election now instead of at the election timeout (with a
+    // pre-vote first when enabled): a server that is the only voter calls
+    // it at start so that it leads at once. Does nothing on a leader or a
+    // non-voter.
+    void campaign_now();
+
     // Drains the pending outputs; see the contract at the top.
     bool has_ready() const;
     Ready ready();

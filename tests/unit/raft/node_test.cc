@@ -166,6 +166,13 @@ TEST(Node, SingleNodeElectsItselfAndCommits) {
     EXPECT_EQ(commands(net.peer(1)), std::vector<std::string>{"a"});
 }
 
+TEST(Node, ASingleVoterLeadsAtOnceWhenToldToCampaign) {
+    Net net(1);
+    net.node(1).campaign_now();
+    EXPECT_EQ(net.node(1).role(), Role::kLeader);
+    EXPECT_TRUE(net.node(1).propose("a").ok());
+}
+
 // §5.2: a candidate with votes from a majority becomes leader; the others
 // follow it in its term.
 TEST(Node, InitialElection) {
