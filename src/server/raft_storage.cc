@@ -1,0 +1,77 @@
+// raft_storage.cc — RaftStorage (raft_storage.h) and the raft/storage value
+// conversions.
+#include "server/raft_storage.h"
+
+#include <utility>
+
+#include "base/assert.h"
+
+namespace raftkv::server {
+
+storage::SnapshotMeta to_storage(const raft::SnapshotMeta& meta) {
+    return storage::SnapshotMeta{
+        .last_index = meta.index, .last_term = meta.term, .membership = meta.membership};
+}
+
+raft::SnapshotMeta to_raft(const storage::SnapshotMeta& meta) {
+    return raft::SnapshotMeta{
+        .index = meta.last_index, .term = meta.last_term, .membership = meta.membership};
+}
+
+storage::HardState to_storage(const raft::HardState& hard_state) {
+    return storage::HardState{
+        .term = hard_state.term, .voted_for = hard_state.vote, .commit = hard_state.commit};
+}
+
+raft::HardState to_raft(const storage::HardState& hard_state) {
+    return raft::HardState{
+        .term = hard_state.term, .vote = hard_state.voted_for, .commit = hard_state.commit};
+}
+
+std::uint64_t RaftStorage::snapshot_bytes() const { return file_ ? file_->payload_bytes() : 0; }
+
+std::string RaftStorage::snapshot_chunk(std::uint64_t offset, std::uint64_t bytes_max) const {
+    if (!file_) {
+        RAFTKV_ASSERT(offset == 0, "snapshot chunk at {} with no snapshot", offset);
+        return {};
+    }
+    Result<std::string> chunk = file_->read_payload(offset, bytes_max);
+    RAFTKV_ASSERT(chunk.has_value(), "cannot read the snapshot: {}", chunk.error().to_string());
+    return std::move(*chunk);
+}
+
+void RaftStorage::append(std::span<const raft::Entry> entries) { log_.append(entries); }
+
+void RaftStorage::check_file_matches(const raft::SnapshotMeta& meta,
+                                     const storage::SnapshotFile& file) const {
+    RAFTKV_ASSERT(file.meta().last_index == meta.index, "{} holds index {}, not {}",
+                  file.path().string(), file.meta().last_index.value, meta.index.value);
+    RAFTKV_ASSERT(file.meta().last_term == meta.term, "{} holds term {}, not {}",
+                  file.path().string(), file.meta().last_term.value, meta.term.value);
+    RAFTKV_ASSERT(file.meta().membership == meta.membership, "{} holds another membership",
+                  file.path().string());
+}
+
+void RaftStorage::apply_snapshot(const raft::SnapshotMeta& meta, storage::SnapshotFile file) {
+    check_file_matches(meta, file);
+    log_.apply_snapshot(meta);
+    file_ = std::move(file);
+}
+
+void RaftStorage::compact(const raft::SnapshotMeta& meta, storage::SnapshotFile file) {
+    check_file_matches(meta, file);
+    log_.compact(meta);
+    file_ = std::move(file);
+}
+
+void RaftStorage::adopt_membership(const raft::Membership& membership) {
+    raft::SnapshotMeta meta = log_.snapshot_meta();
+    RAFTKV_ASSERT(meta.index > raft::Index(0), "no snapshot to give a membership");
+    RAFTKV_ASSERT(meta.membership == raft::Membership{}, "the snapshot at {} has a membership",
+                  meta.index.value);
+    meta.membership = membership;
+    // compact() at the snapshot's own index replaces only the meta.
+    log_.compact(meta);
+}
+
+}  // namespace raftkv::server
