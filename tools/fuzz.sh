@@ -12,6 +12,7 @@ case $name in
   wal|snapshot_file) srcs="src/storage/*.cc" ;;
   command|kv_snapshot) srcs="src/kv/*.cc src/resp/*.cc" ;;
   membership) srcs="src/raft/membership.cc" ;;
+  message) srcs="src/raft/membership.cc src/raft/message.cc src/raft/message_codec.cc" ;;
   *) echo "unknown target $name" >&2; exit 2 ;;
 esac
 mkdir -p build-fuzz/corpus/$name
