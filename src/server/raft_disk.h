@@ -1,0 +1,157 @@
+// raft_disk.h — the replicated server's persistence thread: writes what a
+// raft Ready asks to be durable (snapshot, entries, hard state, in that
+// order; raft/node.h), and the snapshots the server takes, then reports back
+// on the loop.
+//
+// The loop thread hands over jobs; RaftDisk's own thread runs them in
+// order, one WAL fsync per job (the server gathers a whole Ready into one
+// job, so group commit happens by itself), and posts each completion to the
+// loop executor. It owns the Wal, the hard state file and the snapshot
+// directory; nothing else writes there while it runs. It does not decide
+// anything Raft: the server does, from the completions. Replaces LogSyncer
+// (log_syncer.h) in the replicated server. Layouts: docs/wal_format.md,
+// docs/snapshot_format.md; the data directory: raft_recovery.h.
+#pragma once
+
+#include <asio.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "raft/log_storage.h"
+#include "raft/node.h"
+#include "raft/types.h"
+#include "storage/snapshot_file.h"
+#include "storage/wal.h"
+
+namespace raftkv::server {
+
+// What one Ready asks to persist. Written in member order.
+struct PersistJob {
+    // Received from the leader: written to its file and synced, then the
+    // WAL is emptied so that the log restarts after snapshot->meta.index.
+    // Must be newer than every snapshot on disk (asserted).
+    std::optional<raft::Snapshot> snapshot;
+    // Appended and synced. Consecutive; when entries[0].index is at or below
+    // the WAL's last index, the WAL is first cut from there (a follower
+    // overwriting a conflicting suffix). Entries at or below the snapshot
+    // index are skipped (the snapshot covers them).
+    std::vector<raft::Entry> entries;
+    // Replaced atomically (written, fsynced, renamed) after the entries synced.
+    std::optional<raft::HardState> hard_state;
+};
+
+// The outcome of a job, handed to its completion on the loop thread.
+struct PersistResult {
+    // ok: everything the job asked is durable. Otherwise what failed, with
+    // the file (and offset where known); see RaftDisk for which failures
+    // stop the disk.
+    Status status;
+    // Set when the job wrote a snapshot file and succeeded: that file, open,
+    // to give to RaftStorage::apply_snapshot or RaftStorage::compact. It is
+    // opened on the disk thread so that a later job that supersedes the
+    // file (and removes it) cannot take it away before the loop uses it.
+    std::optional<storage::SnapshotFile> snapshot_file;
+};
+
+struct RaftDiskOptions {
+    // The data directory (raft_recovery.h): the hard state file goes in
+    // hard_state_dir(data_dir), snapshots in snapshot_dir(data_dir). The Wal
+    // comes open, from recover_raft().
+    std::filesystem::path data_dir;
+    // The index of the newest snapshot on disk (0: none), as recovered.
+    raft::Index snapshot_index;
+};
+
+// Threading: persist/save_snapshot/stop/bytes_on_disk are called from the
+// loop thread only (bytes_on_disk from any thread); completions run on
+// the loop executor, in the order the jobs were handed over.
+//
+// Failures. A failed persist job (a write or fsync error, a full disk) makes
+// the disk failed: every later job, of either kind, completes with
+// an error saying so and writes nothing, because a later write would leave
+// a hole behind the one that failed and the raft core cannot hand a Ready
+// out again. A failed fsync is fatal anyway (STYLE.md section 4): the server
+// should stop; after kDiskFull it may stop and be restarted when there is
+// room (recovery finds the last durable state). A save_snapshot whose
+// snapshot file cannot be written (say, a full disk) fails alone: nothing
+// depends on it, and the older snapshot and the log stay as they were. Its
+// WAL compaction failing does make the disk failed (the Wal is, too).
+class RaftDisk {
+public:
+    RaftDisk(asio::any_io_executor loop, RaftDiskOptions options,
+             std::unique_ptr<storage::Wal> wal);
+    // stop().
+    ~RaftDisk();
+    RaftDisk(const RaftDisk&) = delete;
+    RaftDisk& operator=(const RaftDisk&) = delete;
+
+    // Queues `job`; `done` runs on the loop once it is durable or failed.
+    void persist(PersistJob job, std::function<void(PersistResult)> done);
+
+    // A snapshot the server took at `meta.index` (applied there, so every
+    // entry through it is in the WAL): writes snap-<index>.snap, fsyncs,
+    // renames, removes older snapshot files, then drops the WAL segments
+    // wholly at or below meta.index (storage::Wal::compact_prefix). A
+    // snapshot older than the newest on disk (one received from the leader
+    // meanwhile) is refused with kInvalid and changes nothing.
+    void save_snapshot(raft::SnapshotMeta meta, std::string image,
+                       std::function<void(PersistResult)> done);
+
+    // Runs what is queued, then joins the thread. Idempotent; nothing may be
+    // queued after it. Completions of the jobs it ran are posted but only
+    // run if the loop runs again.
+    void stop();
+
+    // The WAL's segment files, in bytes (the log size on disk for INFO; the
+    // snapshot's size is RaftStorage::snapshot_bytes()). As of the last
+    // completed job.
+    std::uint64_t bytes_on_disk() const;
+
+private:
+    struct Task {
+        std::optional<PersistJob> persist;  // set: a persist job; unset: a save_snapshot
+        raft::SnapshotMeta meta;            // save_snapshot only
+        std::string image;                  // save_snapshot only
+        std::function<void(PersistResult)> done;
+    };
+
+    void enqueue(Task task);
+    void run();
+    // Disk thread only.
+    PersistResult run_persist(PersistJob& job);
+    PersistResult run_save_snapshot(const raft::SnapshotMeta& meta, const std::string& image);
+    Result<storage::SnapshotFile> write_snapshot(const raft::SnapshotMeta& meta,
+                                                 std::string_view image);
+    Status empty_wal_after(raft::Index index);
+    Status append_entries(const std::vector<raft::Entry>& entries);
+    Status fail(Status status);
+
+    asio::any_io_executor loop_;
+    const RaftDiskOptions options_;
+
+    // Disk thread only (handed over before the thread starts).
+    std::unique_ptr<storage::Wal> wal_;
+    // The newest snapshot on disk. Only grows.
+    raft::Index snapshot_index_;
+    // Sticky: once set, every later job completes with it.
+    Status failure_;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Task> tasks_;           // guarded by mu_
+    bool is_stopping_ = false;         // guarded by mu_
+    std::uint64_t bytes_on_disk_ = 0;  // guarded by mu_
+    std::thread thread_;
+};
+
+}  // namespace raftkv::server
