@@ -91,6 +91,18 @@ Status RaftDisk::fail(Status status) {
     return failure_;
 }
 
+// A full disk that left nothing half done (the WAL undid its append; a file
+// replacement leaves the old file) fails this job alone: the caller may hand
+// the same job again once there is room, as every step is idempotent. Any
+// other failure makes the disk failed.
+Status RaftDisk::fail_unless_full(Status status) {
+    if (status.code() == Code::kDiskFull && wal_->failure().is_ok()) {
+        spdlog::warn("raft disk: {}; the job may be retried", status.to_string());
+        return status;
+    }
+    return fail(std::move(status));
+}
+
 PersistResult RaftDisk::run_persist(PersistJob& job) {
     if (!failure_.is_ok()) {
         return PersistResult{.status = Status::errorf(failure_.code(),
@@ -102,21 +114,21 @@ PersistResult RaftDisk::run_persist(PersistJob& job) {
     if (job.snapshot) {
         const raft::SnapshotMeta& meta = job.snapshot->meta;
         Result<storage::SnapshotFile> file = write_snapshot(meta, job.snapshot->data);
-        if (!file) return PersistResult{.status = fail(file.error())};
+        if (!file) return PersistResult{.status = fail_unless_full(file.error())};
         if (Status s = empty_wal_after(meta.index); !s.is_ok()) {
-            return PersistResult{.status = fail(std::move(s))};
+            return PersistResult{.status = fail_unless_full(std::move(s))};
         }
         result.snapshot_file = std::move(*file);
     }
     // 2. The entries, synced.
     if (Status s = append_entries(job.entries); !s.is_ok()) {
-        return PersistResult{.status = fail(std::move(s))};
+        return PersistResult{.status = fail_unless_full(std::move(s))};
     }
     // 3. The hard state, after the entries it may point into are durable.
     if (job.hard_state) {
         Status s = storage::save_hard_state(hard_state_dir(options_.data_dir),
                                             to_storage(*job.hard_state));
-        if (!s.is_ok()) return PersistResult{.status = fail(std::move(s))};
+        if (!s.is_ok()) return PersistResult{.status = fail_unless_full(std::move(s))};
     }
     return result;
 }

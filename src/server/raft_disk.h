@@ -76,13 +76,13 @@ struct RaftDiskOptions {
 // loop thread only (bytes_on_disk from any thread); completions run on
 // the loop executor, in the order the jobs were handed over.
 //
-// Failures. A failed persist job (a write or fsync error, a full disk) makes
-// the disk failed: every later job, of either kind, completes with
-// an error saying so and writes nothing, because a later write would leave
-// a hole behind the one that failed and the raft core cannot hand a Ready
-// out again. A failed fsync is fatal anyway (STYLE.md section 4): the server
-// should stop; after kDiskFull it may stop and be restarted when there is
-// room (recovery finds the last durable state). A save_snapshot whose
+// Failures. A persist job that finds the disk full (Code::kDiskFull) fails
+// alone and leaves nothing half done: the caller may hand the same job again
+// later (every step is idempotent). Any other failed persist job (a write or
+// fsync error) makes the disk failed: every later job, of either kind,
+// completes with an error saying so and writes nothing, because a later
+// write would leave a hole behind the one that failed. A failed fsync is
+// fatal anyway (STYLE.md section 4): the server should stop. A save_snapshot whose
 // snapshot file cannot be written (say, a full disk) fails alone: nothing
 // depends on it, and the older snapshot and the log stay as they were. Its
 // WAL compaction failing does make the disk failed (the Wal is, too).
@@ -133,6 +133,7 @@ private:
     Result<storage::SnapshotFile> write_snapshot(const raft::SnapshotMeta& meta,
                                                  std::string_view image);
     Status empty_wal_after(raft::Index index);
+    Status fail_unless_full(Status status);
     Status append_entries(const std::vector<raft::Entry>& entries);
     Status fail(Status status);
 
