@@ -1,7 +1,7 @@
-// main.cc — the raftkv binary: `raftkv server` and `raftkv cli`.
+// main.cc — the raftkv binary: `raftkv server`, `raftkv cli` and `raftkv demo`.
 //
 // Only parses flags and hands over: src/server runs a server, src/cli the
-// shell. The outside contract of these flags is in DESIGN.md and README.md.
+// shell and the demo. The outside contract of these flags is in DESIGN.md and README.md.
 #include <sys/resource.h>
 
 #include <csignal>
@@ -11,6 +11,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/demo.h"
 #include "cli/shell.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -147,6 +148,21 @@ int main(int argc, char** argv) {
                 "(raftkv cli set chelsea rules); without, opens the shell, or runs one "
                 "command per line of standard input when it is not a terminal.");
 
+    raftkv::cli::DemoOptions demo;
+    CLI::App* demo_cmd =
+        app.add_subcommand("demo", "Start a local cluster, open a shell on it, stop it after");
+    demo_cmd->add_option("--nodes", demo.node_count, "How many servers")
+        ->capture_default_str()
+        ->check(CLI::Range(1, raftkv::cli::kDemoNodesMax));
+    demo_cmd->add_option("--dir", demo.dir,
+                         "Where the nodes keep data (DIR/node-N) and logs (DIR/node-N.log); "
+                         "default: a new ./raftkv-demo");
+    demo_cmd->add_option("--port", demo.base_port,
+                         "Client port of node 1; node N uses PORT+N-1, its peer port that+10000")
+        ->capture_default_str();
+    demo_cmd->add_flag("--keep", demo.keep,
+                       "At exit, say how to start again from the data instead of how to remove it");
+
     try {
         // CLI11 wants the arguments after the program name, last first.
         std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
@@ -163,6 +179,7 @@ int main(int argc, char** argv) {
         config.id = raftkv::raft::NodeId(id);
         return run_server(std::move(config), cluster);
     }
+    if (demo_cmd->parsed()) return raftkv::cli::run_demo(demo);
     shell.command = cli->remaining();
     return raftkv::cli::run_shell(shell);
 }
