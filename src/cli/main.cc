@@ -133,6 +133,14 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     server->add_option("--max-clients", config.clients_max, "Most concurrent client connections")
         ->capture_default_str();
+    server->add_option("--cluster-id", config.cluster_id,
+                       "A name every server of the cluster shares; peers of another are refused")
+        ->capture_default_str();
+    server->add_option("--tick-ms", config.tick_ms, "Raft tick: heartbeats go out every tick")
+        ->capture_default_str();
+    server->add_option("--election-ticks", config.election_ticks,
+                       "A follower campaigns after this many to twice as many silent ticks")
+        ->capture_default_str();
     server->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
         ->capture_default_str()
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

@@ -79,6 +79,9 @@ public:
     // Per-connection state the server keeps (CLIENT SETNAME, read ordering).
     std::string name;
     std::uint64_t last_write_index = 0;
+    // READONLY was sent: kv reads run on this server even as a follower
+    // (possibly stale), as Redis Cluster replicas do.
+    bool readonly = false;
 
 private:
     struct Slot {

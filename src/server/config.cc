@@ -99,11 +99,17 @@ Result<NodeAddress> validate(ServerConfig* config) {
     if (self == nullptr) {
         return Status::errorf(Code::kInvalid, "--id {} is not in --cluster", config->id.value);
     }
-    if (config->cluster.size() > 1) {
+    if (config->cluster.size() > 7) {
         return Status::errorf(Code::kInvalid,
-                              "--cluster names {} servers, but this version of raftkv serves a "
-                              "single-node cluster; replication is the next step of its roadmap",
+                              "--cluster names {} servers; raftkv serves clusters of 1 to 7 "
+                              "(3 or 5 is usual)",
                               config->cluster.size());
+    }
+    if (config->tick_ms < 1 || config->tick_ms > 10000) {
+        return Status::error(Code::kInvalid, "--tick-ms must be in 1..10000");
+    }
+    if (config->election_ticks < 2 || config->election_ticks > 1000) {
+        return Status::error(Code::kInvalid, "--election-ticks must be in 2..1000");
     }
     if (config->data_dir.empty()) return Status::error(Code::kInvalid, "--data-dir is empty");
     if (config->snapshot_log_bytes < 4096) {

@@ -44,10 +44,17 @@ struct ServerConfig {
     std::uint64_t bulk_bytes_max = 512ull << 20;
     std::uint64_t clients_max = 10000;
     std::string log_level = "info";
+    // Raft timing: one tick every tick_ms; a follower that hears from no
+    // leader for election_ticks to 2 * election_ticks ticks campaigns; the
+    // leader sends heartbeats every tick.
+    int tick_ms = 50;
+    int election_ticks = 10;
+    // Must match on every server of a cluster (peer handshake).
+    std::string cluster_id = "raftkv";
 };
 
-// Fills defaults and checks the whole: --id names an entry of the cluster, and
-// this build serves a single-node cluster (Step 3 of the roadmap replicates).
+// Fills defaults and checks the whole: --id names an entry of the cluster, of
+// 1 to 7 servers.
 // Returns the address this server listens on.
 Result<NodeAddress> validate(ServerConfig* config);
 

@@ -1,4 +1,4 @@
-// server.cc — lifecycle, recovery, and the write and read paths.
+// server.cc — lifecycle, recovery, the raft loop, and the write and read paths.
 #include "server/server.h"
 
 #include <fcntl.h>
@@ -8,13 +8,16 @@
 
 #include <algorithm>
 #include <csignal>
+#include <random>
 
 #include "kv/command_codec.h"
 #include "kv/commands.h"
+#include "raft/membership.h"
+#include "raft/message_codec.h"
 #include "resp/reply_writer.h"
+#include "server/raft_recovery.h"
 #include "server/recovery.h"
 #include "storage/files.h"
-#include "storage/snapshot_file.h"
 #include "storage/wal.h"
 
 namespace raftkv::server {
@@ -22,6 +25,10 @@ namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+// A write whose leader lost its place is answered -UNCERTAIN if its index is
+// not decided within this time (the new leader may still commit it).
+constexpr auto kWriteDecisionTimeout = std::chrono::seconds(10);
+constexpr auto kDiskFullRetryDelay = std::chrono::milliseconds(100);
 
 // Takes an exclusive lock on DATA_DIR/LOCK so that two servers never share
 // one data directory. The lock dies with the process.
@@ -50,15 +57,16 @@ Server::Server(ServerConfig config, NodeAddress self)
       started_at_(std::chrono::steady_clock::now()),
       acceptor_(io_),
       signals_(io_),
-      timer_(io_) {
+      timer_(io_),
+      tick_timer_(io_),
+      timer_retry_persist_(io_) {
     limits_.parser.bulk_bytes_max = config_.bulk_bytes_max;
     limits_.parser.request_bytes_max =
         std::max<std::size_t>(limits_.parser.request_bytes_max, config_.bulk_bytes_max);
 }
 
 Server::~Server() {
-    if (syncer_) syncer_->stop();
-    if (snapshot_thread_.joinable()) snapshot_thread_.join();
+    if (disk_) disk_->stop();
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -68,6 +76,7 @@ Result<std::unique_ptr<Server>> Server::open(ServerConfig config) {
     std::unique_ptr<Server> server(new Server(std::move(config), std::move(*self)));
     RAFTKV_RETURN_IF_ERROR(server->recover());
     RAFTKV_RETURN_IF_ERROR(server->bind());
+    RAFTKV_RETURN_IF_ERROR(server->open_peers());
     return server;
 }
 
@@ -85,21 +94,39 @@ Status Server::recover() {
     if (!lock) return lock.error();
     lock_fd_ = *lock;
 
-    auto recovered = recover_state(config_.data_dir, config_.wal_segment_bytes);
+    auto recovered = recover_raft(config_.data_dir, config_.wal_segment_bytes);
     if (!recovered) return recovered.error();
     state_ = std::move(recovered->state);
-    snapshot_index_ = recovered->snapshot_index;
+    storage_ = std::move(recovered->storage);
+    snapshot_index_ = storage_->snapshot_meta().index;
     applied_ = recovered->applied;
-    next_index_ = applied_.next();
-    term_ = std::max(term_, recovered->term);
-    log_bytes_since_snapshot_ = recovered->log_bytes_since_snapshot;
-    spdlog::info("recovered {} keys: snapshot at index {}, {} log entries replayed, last index {}",
-                 state_.key_count(), snapshot_index_.value, recovered->entries_replayed,
-                 applied_.value);
-    recovered_wal_ = std::move(recovered->wal);
+    disk_ = std::make_unique<RaftDisk>(
+        io_.get_executor(),
+        RaftDiskOptions{.data_dir = config_.data_dir, .snapshot_index = snapshot_index_},
+        std::move(recovered->wal));
+
+    raft::Membership founding;
+    for (const NodeAddress& node : config_.cluster) founding.voters.insert(node.id);
+    if (snapshot_index_ > raft::Index(0) && storage_->snapshot_meta().membership.voters.empty()) {
+        // A snapshot written before membership was recorded (format 1): the
+        // configuration then was the founding one.
+        storage_->adopt_membership(founding);
+    }
+    raft::NodeOptions options;
+    options.id = self_.id;
+    options.election_ticks = config_.election_ticks;
+    options.heartbeat_ticks = 1;
+    options.seed = std::random_device{}();
+    options.initial_membership = founding;
+    node_ = std::make_unique<raft::Node>(options, storage_.get(), recovered->hard_state, applied_);
+    spdlog::info(
+        "recovered {} keys: snapshot at index {}, log to index {}, term {}, commit {}; "
+        "membership {}",
+        state_.key_count(), snapshot_index_.value, storage_->last_index().value,
+        recovered->hard_state.term.value, recovered->hard_state.commit.value,
+        raft::to_string(node_->membership()));
     return Status::ok();
 }
-
 Status Server::bind() {
     asio::error_code ec;
     const asio::ip::address address = asio::ip::make_address(self_.host, ec);
@@ -127,29 +154,289 @@ Status Server::bind() {
 
 std::uint16_t Server::port() const { return acceptor_.local_endpoint().port(); }
 
+std::uint16_t Server::peer_port() const { return peers_ ? peers_->port() : 0; }
+
+Status Server::open_peers() {
+    net::PeerTransportOptions options;
+    options.cluster_id = config_.cluster_id;
+    options.self = self_.id;
+    options.host = self_.host;
+    options.port = self_.peer_port;
+    for (const NodeAddress& node : config_.cluster) {
+        if (node.id == self_.id) continue;
+        options.peers.push_back(net::PeerAddress{node.id, node.host, node.peer_port});
+    }
+    auto peers = net::PeerTransport::open(
+        io_, std::move(options),
+        [this](raft::NodeId from, std::string_view payload) { on_peer_message(from, payload); });
+    if (!peers) return peers.error();
+    peers_ = std::move(*peers);
+    return Status::ok();
+}
+
 Status Server::run() {
-    syncer_ = std::make_unique<LogSyncer>(
-        io_.get_executor(), std::move(recovered_wal_),
-        LogSyncer::Callbacks{
-            .on_synced = [this](raft::Index last) { on_synced(last); },
-            .on_failed = [this](raft::Index first, const Status& s,
-                                bool is_fatal) { on_failed(first, s, is_fatal); },
-            .on_compacted = [this](raft::Index index, const Status& s) { on_compacted(index, s); },
-        });
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
     signals_.async_wait([this](const asio::error_code& ec, int) {
         if (!ec) on_signal();
     });
-    spdlog::info("raftkv server {} serving on {} (data in {})", self_.id.value,
-                 self_.client_address(), config_.data_dir.string());
+    spdlog::info("raftkv server {} serving clients on {}, peers on {}:{} (data in {})",
+                 self_.id.value, self_.client_address(), self_.host, peer_port(),
+                 config_.data_dir.string());
+    // The only voter need not wait an election timeout to lead.
+    const raft::Membership members = node_->membership();
+    if (members.voters.size() == 1 && members.voters.contains(self_.id)) node_->campaign_now();
+    schedule_pump();
+    schedule_tick();
     accept_next();
     io_.run();
-    syncer_->stop();
-    if (snapshot_thread_.joinable()) snapshot_thread_.join();
+    if (peers_) peers_->close();
+    disk_->stop();
     return exit_status_;
 }
 
+// ---- the raft loop ----------------------------------------------------------
+
+void Server::schedule_tick() {
+    tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_ms));
+    tick_timer_.async_wait([this](const asio::error_code& ec) {
+        if (ec) return;
+        on_tick();
+        schedule_tick();
+    });
+}
+
+void Server::on_tick() {
+    node_->tick();
+    expire_pending_writes();
+    schedule_pump();
+}
+
+void Server::on_peer_message(raft::NodeId from, std::string_view payload) {
+    Result<raft::Message> m = raft::decode_message(payload);
+    if (!m) {
+        ++stats_.peer_messages_bad;
+        spdlog::warn("bad message from node {}: {}", from.value, m.error().to_string());
+        return;
+    }
+    if (m->from != from || m->to != self_.id) {
+        ++stats_.peer_messages_bad;
+        spdlog::warn("message from node {} claims {}->{}; dropped", from.value, m->from.value,
+                     m->to.value);
+        return;
+    }
+    node_->step(*m);
+    schedule_pump();
+}
+
+void Server::schedule_pump() {
+    // Once per loop round: everything proposed or received in this round
+    // goes out in one Ready (batching, one fsync).
+    if (pump_posted_) return;
+    pump_posted_ = true;
+    asio::post(io_, [this] { pump(); });
+}
+
+void Server::send_messages(std::vector<raft::Message>& messages) {
+    for (raft::Message& m : messages) peers_->send(m.to, raft::encode_message(m));
+}
+
+void Server::pump() {
+    pump_posted_ = false;
+    while (!persisting_ && node_->has_ready()) {
+        raft::Ready rd = node_->ready();
+        if (node_->role() != last_role_) {
+            if (node_->role() == raft::Role::kLeader) {
+                ++stats_.elections_seen;
+                spdlog::info("node {} leads in term {}", self_.id.value, node_->term().value);
+            } else if (last_role_ == raft::Role::kLeader) {
+                spdlog::info("node {} no longer leads (term {})", self_.id.value,
+                             node_->term().value);
+            }
+            last_role_ = node_->role();
+        }
+        // The leader sends before its own write (§d10.2.1).
+        send_messages(rd.messages);
+        if (rd.snapshot || !rd.entries.empty() || rd.hard_state) {
+            persisting_ = true;
+            PersistJob job{.snapshot = rd.snapshot, .entries = rd.entries,
+                           .hard_state = rd.hard_state};
+            auto shared = std::make_shared<raft::Ready>(std::move(rd));
+            disk_->persist(std::move(job), [this, shared](PersistResult result) {
+                on_persisted(std::move(*shared), std::move(result));
+            });
+            return;
+        }
+        finish_ready(rd);
+    }
+}
+
+void Server::on_persisted(raft::Ready rd, PersistResult result) {
+    const Status& status = result.status;
+    if (status.code() == Code::kDiskFull) {
+        // Nothing of the job is on disk (the WAL undoes a cut append). Keep
+        // it and try again; meanwhile new writes are refused (propose) and
+        // reads go on. The entries may still commit on the other servers.
+        if (disk_full_error_.empty()) spdlog::error("disk full: {}", status.to_string());
+        disk_full_error_ = status.to_string();
+        last_write_error_ = disk_full_error_;
+        auto shared = std::make_shared<raft::Ready>(std::move(rd));
+        timer_retry_persist_.expires_after(kDiskFullRetryDelay);
+        timer_retry_persist_.async_wait([this, shared](const asio::error_code& ec) {
+            if (ec) return;
+            PersistJob job{.snapshot = shared->snapshot, .entries = shared->entries,
+                           .hard_state = shared->hard_state};
+            disk_->persist(std::move(job), [this, shared](PersistResult r) {
+                on_persisted(std::move(*shared), std::move(r));
+            });
+        });
+        return;
+    }
+    if (!disk_full_error_.empty()) {
+        spdlog::info("disk space is back: writes are accepted again");
+        disk_full_error_.clear();
+    }
+    persisting_ = false;
+    if (!status.is_ok()) {
+        // What reached the disk is unknown (a failed fsync), or the disk is
+        // full: either way this server cannot promise anything it was about
+        // to promise. Stop; a restart recovers from what is on disk, and the
+        // other servers go on without us.
+        spdlog::error("cannot persist the raft log: {}", status.to_string());
+        last_write_error_ = status.to_string();
+        fatal_error_ = status.to_string();
+        fail_pending_writes_uncertain(status.to_string());
+        begin_shutdown(status);
+        return;
+    }
+    ++stats_.write_batches_synced;
+    if (rd.snapshot) {
+        RAFTKV_ASSERT(result.snapshot_file.has_value(), "snapshot persisted without its file");
+        storage_->apply_snapshot(rd.snapshot->meta, std::move(*result.snapshot_file));
+        Status s = state_.restore(rd.snapshot->data);
+        RAFTKV_ASSERT(s.is_ok(), "snapshot from the leader does not load: {}", s.to_string());
+        applied_ = rd.snapshot->meta.index;
+        snapshot_index_ = applied_;
+        log_bytes_since_snapshot_ = 0;
+        ++stats_.snapshots_installed;
+        spdlog::info("installed a snapshot from the leader at index {} ({} keys)",
+                     applied_.value, state_.key_count());
+    }
+    if (!rd.entries.empty()) {
+        storage_->append(rd.entries);
+        for (const raft::Entry& e : rd.entries) log_bytes_since_snapshot_ += entry_log_bytes(e);
+    }
+    finish_ready(rd);
+    schedule_pump();
+}
+
+void Server::finish_ready(raft::Ready& rd) {
+    if (!rd.messages_after_persist.empty()) send_messages(rd.messages_after_persist);
+    for (const raft::Entry& e : rd.committed_entries) apply(e);
+    for (raft::ReadState& r : rd.read_states) {
+        auto it = reads_in_flight_.find(r.context);
+        if (it == reads_in_flight_.end()) continue;
+        WaitingRead read = std::move(it->second);
+        reads_in_flight_.erase(it);
+        std::shared_ptr<net::ClientConnection> conn = read.conn.lock();
+        if (!conn || !conn->is_open()) continue;
+        resp::ReplyWriter out(conn->reply_buffer(read.slot));
+        state_.read(read.args, out);
+        conn->finish(read.slot);
+    }
+    for (const std::string& ctx : rd.failed_reads) {
+        auto it = reads_in_flight_.find(ctx);
+        if (it == reads_in_flight_.end()) continue;
+        WaitingRead read = std::move(it->second);
+        reads_in_flight_.erase(it);
+        std::shared_ptr<net::ClientConnection> conn = read.conn.lock();
+        if (!conn || !conn->is_open()) continue;
+        resp::ReplyWriter(conn->reply_buffer(read.slot))
+            .error("TRYAGAIN the read was not served: this server lost the leadership");
+        conn->finish(read.slot);
+    }
+    node_->advance(rd);
+    maybe_snapshot();
+    if (is_shutting_down_) check_shutdown_done();
+}
+
+void Server::apply(const raft::Entry& e) {
+    RAFTKV_ASSERT(e.index == applied_.next(), "applying {} after {}", e.index.value,
+                  applied_.value);
+    auto pending = pending_writes_.find(e.index);
+    std::shared_ptr<net::ClientConnection> conn;
+    std::uint64_t slot = 0;
+    if (pending != pending_writes_.end()) {
+        if (pending->second.term == e.term) {
+            conn = pending->second.conn.lock();
+            slot = pending->second.slot;
+            if (conn && !conn->is_open()) conn.reset();
+        } else if (auto other = pending->second.conn.lock(); other && other->is_open()) {
+            // Another leader's entry took this index: ours is in no log
+            // that can commit, so it certainly was not applied.
+            resp::ReplyWriter(other->reply_buffer(pending->second.slot))
+                .error("TRYAGAIN the write was not applied: the leader changed before it "
+                       "committed");
+            other->finish(pending->second.slot);
+        }
+        pending_writes_.erase(pending);
+    }
+    if (e.type == raft::EntryType::kCommand) {
+        Result<std::vector<std::string>> args = kv::decode_command(e.data);
+        RAFTKV_ASSERT(args.has_value(), "undecodable command at index {}: {}", e.index.value,
+                      args ? "" : args.error().to_string());
+        std::string scratch;
+        if (conn) {
+            resp::ReplyWriter out(conn->reply_buffer(slot));
+            state_.apply(*args, out);
+            conn->finish(slot);
+        } else {
+            resp::ReplyWriter out(&scratch);
+            state_.apply(*args, out);
+        }
+        ++stats_.writes_applied;
+    }
+    applied_ = e.index;
+    // Reads that waited for this write run now, before the next one is
+    // applied: in "SET k 1; GET k; DEL k" the GET must see 1.
+    serve_waiting_reads(applied_.value);
+}
+
+void Server::expire_pending_writes() {
+    if (pending_writes_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+        PendingWrite& p = it->second;
+        if (p.deadline > now || (node_->role() == raft::Role::kLeader && p.term == node_->term())) {
+            ++it;
+            continue;
+        }
+        ++stats_.writes_uncertain;
+        if (auto conn = p.conn.lock(); conn && conn->is_open()) {
+            resp::ReplyWriter(conn->reply_buffer(p.slot))
+                .error("UNCERTAIN the write may or may not have been applied: this server lost "
+                       "the leadership before it committed");
+            conn->finish(p.slot);
+        }
+        it = pending_writes_.erase(it);
+    }
+}
+
+void Server::fail_pending_writes_uncertain(std::string_view why) {
+    for (auto& [index, p] : pending_writes_) {
+        ++stats_.writes_uncertain;
+        if (auto conn = p.conn.lock(); conn && conn->is_open()) {
+            resp::ReplyWriter(conn->reply_buffer(p.slot))
+                .error(fmt::format("UNCERTAIN the write may or may not have been applied: {}",
+                                   why));
+            conn->finish(p.slot);
+        }
+    }
+    pending_writes_.clear();
+    serve_waiting_reads(UINT64_MAX);
+}
+
+// ---- clients ------------------------------------------------------------------
 void Server::accept_next() {
     acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
         if (is_shutting_down_) return;
@@ -211,9 +498,8 @@ void Server::on_request(net::ClientConnection& conn, std::uint64_t slot,
 }
 
 bool Server::has_pending_write(const net::ClientConnection& conn) const {
-    // An index at or above next_index_ belonged to a write that failed and
-    // was dropped; nothing of this connection is pending then.
-    return conn.last_write_index > applied_.value && conn.last_write_index < next_index_.value;
+    return conn.last_write_index > applied_.value &&
+           pending_writes_.contains(raft::Index(conn.last_write_index));
 }
 
 void Server::execute(net::ClientConnection& conn, std::uint64_t slot, std::string_view name,
@@ -234,11 +520,40 @@ void Server::execute(net::ClientConnection& conn, std::uint64_t slot, std::strin
         conn.finish(slot);
         return;
     }
+    if (node_->role() != raft::Role::kLeader) {
+        if (conn.readonly && info->cls != kv::CommandClass::kWrite) {
+            // READONLY: this server's applied state, possibly stale.
+            state_.read(args, out);
+            conn.finish(slot);
+            return;
+        }
+        redirect(conn, slot);
+        return;
+    }
     if (info->cls == kv::CommandClass::kWrite) {
         propose(conn, slot, args);
         return;
     }
-    state_.read(args, out);
+    start_read(conn, slot, args);
+}
+
+const NodeAddress* Server::address_of(raft::NodeId id) const {
+    for (const NodeAddress& node : config_.cluster) {
+        if (node.id == id) return &node;
+    }
+    return nullptr;
+}
+
+void Server::redirect(net::ClientConnection& conn, std::uint64_t slot) {
+    ++stats_.redirects;
+    resp::ReplyWriter out(conn.reply_buffer(slot));
+    const NodeAddress* leader = address_of(node_->leader());
+    if (leader != nullptr && node_->leader() != self_.id) {
+        // Redis Cluster's redirect: every key lives in slot 0's owner here.
+        out.error(fmt::format("MOVED 0 {}", leader->client_address()));
+    } else {
+        out.error("CLUSTERDOWN no leader is known yet; try again shortly");
+    }
     conn.finish(slot);
 }
 
@@ -250,6 +565,13 @@ void Server::propose(net::ClientConnection& conn, std::uint64_t slot,
         conn.finish(slot);
         return;
     }
+    if (!disk_full_error_.empty()) {
+        ++stats_.writes_failed_disk_full;
+        resp::ReplyWriter(conn.reply_buffer(slot))
+            .error("ERR write not applied: " + disk_full_error_);
+        conn.finish(slot);
+        return;
+    }
     std::string payload = kv::encode_command(args);
     if (payload.size() > storage::kWalPayloadBytesMax) {
         resp::ReplyWriter(conn.reply_buffer(slot))
@@ -258,105 +580,75 @@ void Server::propose(net::ClientConnection& conn, std::uint64_t slot,
         conn.finish(slot);
         return;
     }
-    const raft::Index index = next_index_;
-    next_index_ = next_index_.next();
-    raft::Entry entry{.term = term_,
-                      .index = index,
-                      .type = raft::EntryType::kCommand,
-                      .data = std::move(payload)};
-    log_bytes_since_snapshot_ += entry_log_bytes(entry);
-    syncer_->append(std::move(entry));
-    conn.last_write_index = index.value;
-    proposals_.push_back(Proposal{index, std::move(args), conn.weak_from_this(), slot});
-}
-
-void Server::on_synced(raft::Index last) {
-    ++stats_.write_batches_synced;
-    std::string scratch;
-    while (!proposals_.empty() && proposals_.front().index <= last) {
-        Proposal& p = proposals_.front();
-        RAFTKV_ASSERT(p.index == applied_.next(), "applying {} after {}", p.index.value,
-                      applied_.value);
-        std::shared_ptr<net::ClientConnection> conn = p.conn.lock();
-        if (conn && conn->is_open()) {
-            resp::ReplyWriter out(conn->reply_buffer(p.slot));
-            state_.apply(p.args, out);
-            conn->finish(p.slot);
+    const raft::Proposal p = node_->propose(std::move(payload));
+    if (!p.ok()) {
+        if (p.refusal == raft::Refusal::kNotLeader) {
+            redirect(conn, slot);
         } else {
-            scratch.clear();
-            resp::ReplyWriter out(&scratch);
-            state_.apply(p.args, out);
+            resp::ReplyWriter(conn.reply_buffer(slot))
+                .error(fmt::format("TRYAGAIN the write was not applied: {}",
+                                   raft::refusal_name(p.refusal)));
+            conn.finish(slot);
         }
-        applied_ = p.index;
-        ++stats_.writes_applied;
-        proposals_.pop_front();
-        // Reads that waited for this write run now, before the next one is
-        // applied: in "SET k 1; GET k; DEL k" the GET must see 1.
-        serve_waiting_reads(applied_.value);
-    }
-    last_write_error_.clear();
-    maybe_snapshot();
-    if (is_shutting_down_) check_shutdown_done();
-}
-
-void Server::on_failed(raft::Index first, const Status& status, bool is_fatal) {
-    // Everything from `first` on was not written (a full disk cut it back)
-    // or its fate is unknown (a failed fsync).
-    spdlog::error("log write failed at index {}: {}", first.value, status.to_string());
-    last_write_error_ = status.to_string();
-    while (!proposals_.empty()) {
-        Proposal& p = proposals_.back();
-        RAFTKV_ASSERT(p.index >= first, "proposal {} below failed index {}", p.index.value,
-                      first.value);
-        if (std::shared_ptr<net::ClientConnection> conn = p.conn.lock(); conn && conn->is_open()) {
-            if (is_fatal) {
-                // Never claim failure for a write that may be on disk.
-                resp::ReplyWriter(conn->reply_buffer(p.slot))
-                    .error("UNCERTAIN the write may or may not have been applied: " +
-                           status.to_string());
-            } else {
-                ++stats_.writes_failed_disk_full;
-                resp::ReplyWriter(conn->reply_buffer(p.slot))
-                    .error("ERR write not applied: " + status.to_string());
-            }
-            conn->finish(p.slot);
-        }
-        proposals_.pop_back();
-    }
-    next_index_ = first;
-    RAFTKV_ASSERT(next_index_ == applied_.next(), "failed batch {} does not follow applied {}",
-                  first.value, applied_.value);
-    // Reads that waited for the failed writes see the state without them.
-    serve_waiting_reads(UINT64_MAX);
-    if (is_fatal) {
-        fatal_error_ = status.to_string();
-        begin_shutdown(status);
         return;
     }
-    syncer_->discard_and_resume();
+    conn.last_write_index = p.index.value;
+    pending_writes_.emplace(p.index, PendingWrite{.term = p.term,
+                                                  .args = std::move(args),
+                                                  .conn = conn.weak_from_this(),
+                                                  .slot = slot,
+                                                  .deadline = std::chrono::steady_clock::now() +
+                                                              kWriteDecisionTimeout});
+    schedule_pump();
+}
+
+void Server::start_read(net::ClientConnection& conn, std::uint64_t slot,
+                        std::vector<std::string>& args) {
+    const std::set<raft::NodeId>& voters = node_->tracker().config().voters.voters();
+    if (voters.size() == 1 && voters.contains(self_.id)) {
+        // The only voter is the only server that can lead: its applied
+        // state has every acknowledged write, so no heartbeat round is
+        // needed (and reads go on while its disk is full).
+        resp::ReplyWriter out(conn.reply_buffer(slot));
+        state_.read(args, out);
+        conn.finish(slot);
+        return;
+    }
+    std::string context = std::to_string(next_read_id_++);
+    const raft::Refusal r = node_->read_index(context);
+    if (r != raft::Refusal::kOk) {
+        redirect(conn, slot);
+        return;
+    }
+    reads_in_flight_.emplace(std::move(context),
+                             WaitingRead{std::move(args), conn.weak_from_this(), slot});
+    schedule_pump();
 }
 
 void Server::serve_waiting_reads(std::uint64_t ready_through) {
     auto end = waiting_reads_.upper_bound(ready_through);
-    for (auto it = waiting_reads_.begin(); it != end; ++it) {
-        WaitingRead& r = it->second;
+    std::vector<WaitingRead> ready;
+    for (auto it = waiting_reads_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+    waiting_reads_.erase(waiting_reads_.begin(), end);
+    for (WaitingRead& r : ready) {
         std::shared_ptr<net::ClientConnection> conn = r.conn.lock();
         if (!conn || !conn->is_open()) continue;
         const std::string name = ascii_lower(r.args[0]);
         execute(*conn, r.slot, name, kv::find_command(name), r.args);
         conn->resume_requests();
     }
-    waiting_reads_.erase(waiting_reads_.begin(), end);
 }
 
 void Server::maybe_snapshot() {
     if (is_snapshot_running_ || log_bytes_since_snapshot_ < config_.snapshot_log_bytes) return;
     if (applied_ <= snapshot_index_) return;
+    const std::optional<raft::Term> term = storage_->term(applied_);
+    if (!term) return;
     is_snapshot_running_ = true;
-    if (snapshot_thread_.joinable()) snapshot_thread_.join();
+    const raft::SnapshotMeta meta{.index = applied_, .term = *term,
+                                  .membership = node_->membership_at(applied_)};
     // The image is taken on the loop thread (an in-memory copy); the slow
-    // part, writing and syncing it, happens on its own thread.
-    const storage::SnapshotMeta meta{.last_index = applied_, .last_term = term_};
+    // part, writing and syncing it, happens on the disk thread.
     const auto started = std::chrono::steady_clock::now();
     std::string image = state_.snapshot();
     const auto image_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -364,42 +656,37 @@ void Server::maybe_snapshot() {
                               .count();
     const std::uint64_t covered_bytes = log_bytes_since_snapshot_;
     spdlog::info("taking a snapshot at index {} ({} keys, {} bytes; image made in {} ms)",
-                 meta.last_index.value, state_.key_count(), image.size(), image_ms);
-    snapshot_thread_ = std::thread([this, meta, image = std::move(image), covered_bytes] {
-        Status s = storage::save_snapshot(snapshot_dir(config_.data_dir), meta, image);
-        asio::post(io_, [this, index = meta.last_index, covered_bytes, s] {
-            on_snapshot_saved(index, covered_bytes, s);
-        });
-    });
+                 meta.index.value, state_.key_count(), image.size(), image_ms);
+    disk_->save_snapshot(meta, std::move(image),
+                         [this, meta, covered_bytes](PersistResult r) {
+                             on_snapshot_saved(meta, covered_bytes, std::move(r));
+                         });
 }
 
-void Server::on_snapshot_saved(raft::Index index, std::uint64_t log_bytes, const Status& status) {
+void Server::on_snapshot_saved(const raft::SnapshotMeta& meta, std::uint64_t log_bytes,
+                               PersistResult result) {
+    const Status& status = result.status;
     is_snapshot_running_ = false;
     if (!status.is_ok()) {
         ++stats_.snapshots_failed;
-        spdlog::warn("snapshot at index {} failed: {}; will retry", index.value,
+        spdlog::warn("snapshot at index {} failed: {}; will retry", meta.index.value,
                      status.to_string());
         return;
     }
     ++stats_.snapshots_taken;
-    snapshot_index_ = index;
+    if (meta.index > storage_->snapshot_meta().index) {
+        RAFTKV_ASSERT(result.snapshot_file.has_value(), "snapshot saved without its file");
+        storage_->compact(meta, std::move(*result.snapshot_file));
+    }
+    snapshot_index_ = std::max(snapshot_index_, meta.index);
     log_bytes_since_snapshot_ -= std::min(log_bytes, log_bytes_since_snapshot_);
-    spdlog::info("snapshot at index {} saved; compacting the log", index.value);
-    syncer_->compact(index);
-}
-
-void Server::on_compacted(raft::Index index, const Status& status) {
-    if (status.is_ok()) return;
-    // A failed compaction leaves the Wal failed for good (its files may be
-    // half removed): stop now, before a write finds out the hard way.
-    spdlog::error("compacting the log through {} failed: {}", index.value, status.to_string());
-    fatal_error_ = status.to_string();
-    begin_shutdown(status);
+    spdlog::info("snapshot at index {} saved; log compacted", meta.index.value);
+    if (is_shutting_down_) check_shutdown_done();
 }
 
 void Server::on_signal() {
     if (is_shutting_down_) {
-        // A second Ctrl-C: stop now. Writes not yet synced were not
+        // A second Ctrl-C: stop now. Writes not yet committed were not
         // acknowledged; their clients see the connection close.
         spdlog::warn("second signal: stopping without waiting for writes in flight");
         exit_status_ = Status::error(Code::kIoError, "interrupted while stopping");
@@ -429,11 +716,14 @@ void Server::begin_shutdown(Status exit_status) {
 }
 
 void Server::check_shutdown_done() {
-    const bool is_idle = proposals_.empty() && !is_snapshot_running_;
+    const bool is_idle = pending_writes_.empty() && !persisting_ && !is_snapshot_running_;
     const bool is_late = std::chrono::steady_clock::now() >= shutdown_deadline_;
-    if ((is_idle && connections_.empty()) || is_late) {
+    if ((is_idle && connections_.empty()) || is_late || !fatal_error_.empty()) {
+        if (!pending_writes_.empty()) fail_pending_writes_uncertain("the server is stopping");
         for (auto& [id, conn] : std::unordered_map(connections_)) conn->close();
         timer_.cancel();
+        tick_timer_.cancel();
+        timer_retry_persist_.cancel();
         asio::error_code ignored;
         signals_.cancel(ignored);
         io_.stop();

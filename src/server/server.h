@@ -1,21 +1,27 @@
 // server.h — one raftkv server: accepts clients, runs their commands against
-// the state machine, and makes every write durable before it is answered.
+// the state machine, and replicates every write with Raft before it is
+// answered.
 //
-// The write path (single-node; Step 3 puts Raft between steps 1 and 2):
-//   1. a write command is checked, given the next log index and handed to
-//      the LogSyncer (group commit);
-//   2. once its entry is fsynced, it is applied to the state machine in log
-//      order and its reply is sent;
-// so a reply never reveals a write that a crash could lose. Reads run on the
-// applied state at once, except that a read waits for the earlier writes of
-// its own connection, so a pipeline sees its own writes.
+// The write path (docs/architecture.md):
+//   1. on the leader, a write command is checked and proposed to the raft
+//      core (src/raft/node.h), which appends it to its log and sends it to
+//      the followers while the leader's own disk write runs (RaftDisk);
+//   2. once a majority persisted it, the entry is committed; every server
+//      applies committed entries in log order, and the leader answers the
+//      client from the result;
+// so a reply never reveals a write that a crash of a minority could lose.
+// Reads are linearizable by ReadIndex (§6.4): a heartbeat round confirms the
+// leadership, then the read runs on the applied state. A read waits for the
+// earlier writes of its own connection, so a pipeline sees its own writes.
+// A follower answers kv commands with -MOVED to the leader, or -CLUSTERDOWN
+// when none is known.
 //
-// Start-up (recovery): the newest snapshot, then the log entries after it.
-// A snapshot is taken when the log written since the last one passes
-// --snapshot-log-bytes; once it is durable the log below it is dropped.
+// Start-up: the newest snapshot, then the raft core re-applies the committed
+// entries after it and catches up from the leader. A snapshot is taken when
+// the log written since the last one passes --snapshot-log-bytes.
 //
 // Not thread-safe: everything runs on the event loop thread except the
-// LogSyncer's and the snapshot writer's own threads.
+// RaftDisk's own thread.
 #pragma once
 
 #include <asio.hpp>
@@ -33,9 +39,13 @@
 #include "kv/commands.h"
 #include "kv/state_machine.h"
 #include "net/client_connection.h"
+#include "net/peer_transport.h"
+#include "raft/node.h"
 #include "raft/types.h"
+#include "resp/reply_writer.h"
 #include "server/config.h"
-#include "server/log_syncer.h"
+#include "server/raft_disk.h"
+#include "server/raft_storage.h"
 
 namespace raftkv::server {
 
@@ -44,29 +54,33 @@ std::string ascii_lower(std::string_view s);
 
 class Server : public net::RequestHandler {
 public:
-    // Locks the data directory, recovers the state and binds the client
-    // port. Errors name the file or address at fault.
+    // Locks the data directory, recovers the state and binds the client and
+    // peer ports. Errors name the file or address at fault.
     static Result<std::unique_ptr<Server>> open(ServerConfig config);
     ~Server() override;
 
     // Serves until SIGINT/SIGTERM (then finishes in-flight writes, syncs and
-    // returns ok) or until the log fails (returns the error).
+    // returns ok) or until the disk fails (returns the error).
     Status run();
 
-    // The port actually bound (useful with port 0 in tests).
+    // The ports actually bound (useful with port 0 in tests).
     std::uint16_t port() const;
+    std::uint16_t peer_port() const;
 
     void on_request(net::ClientConnection& conn, std::uint64_t slot,
                     std::vector<std::string>& args) override;
     void on_close(net::ClientConnection& conn) override;
 
 private:
-    struct Proposal {
-        raft::Index index;
+    // A write proposed here, waiting for its index to be applied.
+    struct PendingWrite {
+        raft::Term term;
         std::vector<std::string> args;
         std::weak_ptr<net::ClientConnection> conn;
         std::uint64_t slot = 0;
+        std::chrono::steady_clock::time_point deadline;
     };
+    // A read waiting for its connection's earlier writes, or for its ReadIndex.
     struct WaitingRead {
         std::vector<std::string> args;
         std::weak_ptr<net::ClientConnection> conn;
@@ -79,37 +93,59 @@ private:
         std::uint64_t writes_applied = 0;
         std::uint64_t write_batches_synced = 0;
         std::uint64_t writes_failed_disk_full = 0;
+        std::uint64_t writes_uncertain = 0;
+        std::uint64_t redirects = 0;
         std::uint64_t snapshots_taken = 0;
         std::uint64_t snapshots_failed = 0;
+        std::uint64_t snapshots_installed = 0;
+        std::uint64_t elections_seen = 0;
+        std::uint64_t peer_messages_bad = 0;
     };
 
     Server(ServerConfig config, NodeAddress self);
     Status recover();
     Status bind();
+    Status open_peers();
 
     void accept_next();
     void on_signal();
     void begin_shutdown(Status exit_status);
     void check_shutdown_done();
 
+    // The raft loop.
+    void schedule_tick();
+    void on_tick();
+    void on_peer_message(raft::NodeId from, std::string_view payload);
+    void schedule_pump();
+    void pump();
+    void on_persisted(raft::Ready rd, PersistResult result);
+    void finish_ready(raft::Ready& rd);
+    void send_messages(std::vector<raft::Message>& messages);
+    void apply(const raft::Entry& entry);
+    void expire_pending_writes();
+    void fail_pending_writes_uncertain(std::string_view why);
+
     bool has_pending_write(const net::ClientConnection& conn) const;
     // Runs one request now: a server command, a kv read, or a write proposed.
     void execute(net::ClientConnection& conn, std::uint64_t slot, std::string_view name,
                  const kv::CommandInfo* info, std::vector<std::string>& args);
     void propose(net::ClientConnection& conn, std::uint64_t slot, std::vector<std::string>& args);
-    void on_synced(raft::Index last);
-    void on_failed(raft::Index first, const Status& status, bool is_fatal);
-    void on_compacted(raft::Index index, const Status& status);
+    void start_read(net::ClientConnection& conn, std::uint64_t slot, std::vector<std::string>& args);
+    // Writes -MOVED to the leader or -CLUSTERDOWN: the command was not run.
+    void redirect(net::ClientConnection& conn, std::uint64_t slot);
+    const NodeAddress* address_of(raft::NodeId id) const;
     // Runs the reads waiting for an index <= ready_through, in index order.
     void serve_waiting_reads(std::uint64_t ready_through);
     void maybe_snapshot();
-    void on_snapshot_saved(raft::Index index, std::uint64_t log_bytes, const Status& status);
+    void on_snapshot_saved(const raft::SnapshotMeta& meta, std::uint64_t log_bytes,
+                           PersistResult result);
 
     // Commands the server answers itself (server_commands.cc). Returns false
     // if `name` is not one of them.
     bool run_server_command(net::ClientConnection& conn, std::uint64_t slot, std::string_view name,
                             std::vector<std::string>& args);
     std::string info(std::string_view section) const;
+    void cluster(const std::vector<std::string>& args, resp::ReplyWriter& out) const;
 
     ServerConfig config_;
     NodeAddress self_;
@@ -120,25 +156,31 @@ private:
     asio::ip::tcp::acceptor acceptor_;
     asio::signal_set signals_;
     asio::steady_timer timer_;
+    asio::steady_timer tick_timer_;
+    asio::steady_timer timer_retry_persist_;
     net::ConnectionLimits limits_;
 
     kv::StateMachine state_;
-    std::unique_ptr<storage::Wal> recovered_wal_;  // handed to syncer_ by run()
-    std::unique_ptr<LogSyncer> syncer_;
-    raft::Term term_{1};
-    // Invariant: applied_ < next_index_; every index in (applied_, next_index_)
-    // is in proposals_, in order.
+    std::unique_ptr<RaftStorage> storage_;
+    std::unique_ptr<RaftDisk> disk_;
+    std::unique_ptr<raft::Node> node_;
+    std::unique_ptr<net::PeerTransport> peers_;
+    bool pump_posted_ = false;
+    bool persisting_ = false;
+    raft::Role last_role_ = raft::Role::kFollower;
+
     raft::Index applied_;
-    raft::Index next_index_{1};
-    std::deque<Proposal> proposals_;
+    std::map<raft::Index, PendingWrite> pending_writes_;
     std::multimap<std::uint64_t, WaitingRead> waiting_reads_;  // by the index they wait for
+    std::unordered_map<std::string, WaitingRead> reads_in_flight_;  // by ReadIndex context
+    std::uint64_t next_read_id_ = 1;
 
     raft::Index snapshot_index_;
     std::uint64_t log_bytes_since_snapshot_ = 0;
     bool is_snapshot_running_ = false;
-    std::thread snapshot_thread_;
     std::string last_write_error_;
-    std::string fatal_error_;  // set once the log fails for good
+    std::string disk_full_error_;  // set while the last persist found the disk full
+    std::string fatal_error_;  // set once the disk fails for good
 
     std::uint64_t next_client_id_ = 1;
     std::unordered_map<std::uint64_t, std::shared_ptr<net::ClientConnection>> connections_;

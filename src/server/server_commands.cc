@@ -10,6 +10,7 @@
 #include "kv/commands.h"
 #include "kv/glob.h"
 #include "resp/reply_writer.h"
+#include "raft/membership.h"
 #include "server/server.h"
 
 namespace raftkv::server {
@@ -40,6 +41,11 @@ constexpr ServerCommandInfo kServerCommands[] = {
     {"config", -2, "", "The server's settings (read only)", "GET parameter [parameter ...]"},
     {"client", -2, "", "The connection's id and name",
      "ID | GETNAME | SETNAME name | SETINFO attr value | INFO"},
+    {"cluster", -2, "",
+     "The cluster as Redis Cluster clients see it: the leader owns every slot",
+     "MYID | INFO | NODES | SLOTS | SHARDS"},
+    {"readonly", 1, "fast", "Lets this connection read from a follower (possibly stale)", ""},
+    {"readwrite", 1, "fast", "Ends READONLY: reads go to the leader again", ""},
 };
 
 const ServerCommandInfo* find_server_command(std::string_view name) {
@@ -296,6 +302,94 @@ void client(net::ClientConnection& conn, const Args& args, resp::ReplyWriter& ou
 
 }  // namespace
 
+// Redis Cluster node ids are 40 hex characters.
+std::string cluster_node_id(raft::NodeId id) { return fmt::format("{:040x}", id.value); }
+
+void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& out) const {
+    const std::string sub = ascii_lower(args[1]);
+    const raft::NodeId leader = node_->leader();
+    const NodeAddress* leader_address = address_of(leader);
+    if (sub == "myid" && args.size() == 2) {
+        out.bulk(cluster_node_id(self_.id));
+    } else if (sub == "info" && args.size() == 2) {
+        std::string s;
+        s += fmt::format("cluster_state:{}\r\n", leader_address ? "ok" : "fail");
+        s += fmt::format("cluster_slots_assigned:{}\r\n", leader_address ? 16384 : 0);
+        s += fmt::format("cluster_slots_ok:{}\r\n", leader_address ? 16384 : 0);
+        s += "cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n";
+        s += fmt::format("cluster_known_nodes:{}\r\n", config_.cluster.size());
+        s += "cluster_size:1\r\n";
+        s += fmt::format("cluster_current_epoch:{}\r\n", node_->term().value);
+        s += fmt::format("cluster_my_epoch:{}\r\n", node_->term().value);
+        out.bulk(s);
+    } else if (sub == "nodes" && args.size() == 2) {
+        // One line per server, as CLUSTER NODES: the leader is the master
+        // owning slots 0-16383, the others its replicas.
+        std::string s;
+        for (const NodeAddress& n : config_.cluster) {
+            std::string flags = n.id == self_.id ? "myself," : "";
+            const bool is_leader = n.id == leader;
+            flags += is_leader ? "master" : "slave";
+            s += fmt::format("{} {}:{}@{} {} {} 0 0 {} connected{}\n", cluster_node_id(n.id),
+                             n.host, n.port, n.peer_port, flags,
+                             is_leader || leader == raft::NodeId(0) ? "-" : cluster_node_id(leader),
+                             node_->term().value, is_leader ? " 0-16383" : "");
+        }
+        out.bulk(s);
+    } else if (sub == "slots" && args.size() == 2) {
+        if (leader_address == nullptr) {
+            out.array_header(0);
+            return;
+        }
+        out.array_header(1);
+        out.array_header(2 + config_.cluster.size());
+        out.integer(0);
+        out.integer(16383);
+        auto node = [&](const NodeAddress& n) {
+            out.array_header(3);
+            out.bulk(n.host);
+            out.integer(n.port);
+            out.bulk(cluster_node_id(n.id));
+        };
+        node(*leader_address);
+        for (const NodeAddress& n : config_.cluster) {
+            if (n.id != leader) node(n);
+        }
+    } else if (sub == "shards" && args.size() == 2) {
+        if (leader_address == nullptr) {
+            out.array_header(0);
+            return;
+        }
+        out.array_header(1);
+        out.array_header(4);
+        out.bulk("slots");
+        out.array_header(2);
+        out.integer(0);
+        out.integer(16383);
+        out.bulk("nodes");
+        out.array_header(config_.cluster.size());
+        for (const NodeAddress& n : config_.cluster) {
+            out.array_header(12);
+            out.bulk("id");
+            out.bulk(cluster_node_id(n.id));
+            out.bulk("port");
+            out.integer(n.port);
+            out.bulk("ip");
+            out.bulk(n.host);
+            out.bulk("endpoint");
+            out.bulk(n.host);
+            out.bulk("role");
+            out.bulk(n.id == leader ? "master" : "replica");
+            out.bulk("health");
+            out.bulk("online");
+        }
+    } else {
+        out.error(fmt::format(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+            std::string_view(args[1])));
+    }
+}
+
 bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
                                 std::string_view name, std::vector<std::string>& args) {
     const ServerCommandInfo* cmd = find_server_command(name);
@@ -332,6 +426,14 @@ bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
         config(args, config_, self_, out);
     } else if (name == "client") {
         client(conn, args, out);
+    } else if (name == "cluster") {
+        cluster(args, out);
+    } else if (name == "readonly") {
+        conn.readonly = true;
+        out.simple("OK");
+    } else if (name == "readwrite") {
+        conn.readonly = false;
+        out.simple("OK");
     }
     conn.finish(slot);
     return true;
@@ -352,7 +454,7 @@ std::string Server::info(std::string_view section) const {
     if (header("server", "Server")) {
         s += fmt::format("redis_version:{}\r\n", kRedisVersion);
         s += fmt::format("raftkv_version:{}\r\n", kRaftkvVersion);
-        s += "redis_mode:standalone\r\n";
+        s += "redis_mode:cluster\r\n";
         s += fmt::format("process_id:{}\r\n", ::getpid());
         s += fmt::format("node_id:{}\r\n", self_.id.value);
         s += fmt::format("tcp_port:{}\r\n", self_.port);
@@ -361,15 +463,15 @@ std::string Server::info(std::string_view section) const {
     if (header("clients", "Clients")) {
         s += fmt::format("connected_clients:{}\r\n", connections_.size());
         s += fmt::format("maxclients:{}\r\n", config_.clients_max);
-        s += fmt::format("pending_writes:{}\r\n", proposals_.size());
+        s += fmt::format("pending_writes:{}\r\n", pending_writes_.size());
     }
     if (header("persistence", "Persistence")) {
         s += "loading:0\r\n";
         s += "aof_enabled:1\r\n";
         s += fmt::format("data_dir:{}\r\n", config_.data_dir.string());
-        s += fmt::format("log_last_index:{}\r\n", next_index_.value - 1);
+        s += fmt::format("log_last_index:{}\r\n", node_->log().last_index().value);
         s += fmt::format("log_applied_index:{}\r\n", applied_.value);
-        s += fmt::format("log_bytes_on_disk:{}\r\n", syncer_ ? syncer_->bytes_on_disk() : 0);
+        s += fmt::format("log_bytes_on_disk:{}\r\n", disk_ ? disk_->bytes_on_disk() : 0);
         s += fmt::format("log_bytes_since_snapshot:{}\r\n", log_bytes_since_snapshot_);
         s += fmt::format("snapshot_index:{}\r\n", snapshot_index_.value);
         s += fmt::format("snapshot_in_progress:{}\r\n", is_snapshot_running_ ? 1 : 0);
@@ -384,6 +486,30 @@ std::string Server::info(std::string_view section) const {
         s += fmt::format("writes_applied:{}\r\n", stats_.writes_applied);
         s += fmt::format("write_batches_synced:{}\r\n", stats_.write_batches_synced);
         s += fmt::format("writes_failed_disk_full:{}\r\n", stats_.writes_failed_disk_full);
+    }
+    if (header("cluster", "Cluster")) {
+        // Cluster clients (redis-py's RedisCluster) check this before
+        // asking CLUSTER SLOTS.
+        s += "cluster_enabled:1\r\n";
+    }
+    if (header("raft", "Raft")) {
+        const raft::NodeStatus st = node_->status();
+        s += fmt::format("raft_id:{}\r\n", st.id.value);
+        s += fmt::format("raft_role:{}\r\n", raft::role_name(st.role));
+        s += fmt::format("raft_term:{}\r\n", st.term.value);
+        s += fmt::format("raft_leader:{}\r\n", st.leader.value);
+        s += fmt::format("raft_commit_index:{}\r\n", st.committed.value);
+        s += fmt::format("raft_applied_index:{}\r\n", st.applied.value);
+        s += fmt::format("raft_last_index:{}\r\n", st.last_index.value);
+        s += fmt::format("raft_snapshot_index:{}\r\n", storage_->snapshot_meta().index.value);
+        s += fmt::format("raft_log_bytes_on_disk:{}\r\n", disk_ ? disk_->bytes_on_disk() : 0);
+        s += fmt::format("raft_voters:{}\r\n", raft::to_string(st.membership));
+        s += fmt::format("raft_elections_seen:{}\r\n", stats_.elections_seen);
+        for (const auto& [id, match] : st.match) {
+            if (id == st.id) continue;
+            s += fmt::format("raft_peer{}:match={},lag={}\r\n", id.value, match.value,
+                             st.last_index.value - std::min(match.value, st.last_index.value));
+        }
     }
     if (header("keyspace", "Keyspace")) {
         if (state_.key_count() > 0) {

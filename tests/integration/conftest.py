@@ -72,7 +72,8 @@ class Server:
         wait_for(ready, timeout, f"server on port {self.port}")
 
     def client(self, **kw):
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
     def read_log(self):
         with open(self.log_path, "rb") as f:

@@ -34,10 +34,11 @@ def test_no_flags_serves_on_6379_with_data_in_the_working_directory(tmp_path):
 
 
 def test_bad_flags_are_reported(tmp_path):
-    res = subprocess.run([RAFTKV, "server", "--cluster", "1=127.0.0.1:7001,2=127.0.0.1:7002"],
+    res = subprocess.run([RAFTKV, "server", "--id", "3", "--cluster",
+                          "1=127.0.0.1:7001,2=127.0.0.1:7002"],
                          cwd=tmp_path, capture_output=True, timeout=20)
     assert res.returncode == 1
-    assert b"single-node cluster" in res.stderr
+    assert b"--id 3 is not in --cluster" in res.stderr
     res = subprocess.run([RAFTKV, "server", "--cluster", "1=localhost"], cwd=tmp_path,
                          capture_output=True, timeout=20)
     assert res.returncode == 2

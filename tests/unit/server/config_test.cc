@@ -58,12 +58,27 @@ TEST(Validate, IdMustBeInTheCluster) {
     EXPECT_EQ(self.error().message(), "--id 2 is not in --cluster");
 }
 
-TEST(Validate, SeveralServersAreRefusedClearly) {
+TEST(Validate, ClustersOfOneToSevenServers) {
     ServerConfig config;
-    config.cluster = *parse_cluster("1=127.0.0.1:7001,2=127.0.0.1:7002");
+    config.cluster = *parse_cluster("1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003");
     auto self = validate(&config);
+    ASSERT_TRUE(self) << self.error().to_string();
+    EXPECT_EQ(self->port, 7001);
+    config.cluster = *parse_cluster(
+        "1=h:1,2=h:2,3=h:3,4=h:4,5=h:5,6=h:6,7=h:7,8=h:8");
+    self = validate(&config);
     ASSERT_FALSE(self);
-    EXPECT_NE(self.error().message().find("single-node"), std::string::npos);
+    EXPECT_NE(self.error().message().find("clusters of 1 to 7"), std::string::npos)
+        << self.error().message();
+}
+
+TEST(Validate, RaftTimingIsChecked) {
+    ServerConfig config;
+    config.tick_ms = 0;
+    EXPECT_FALSE(validate(&config));
+    config.tick_ms = 50;
+    config.election_ticks = 1;
+    EXPECT_FALSE(validate(&config));
 }
 
 }  // namespace
