@@ -639,8 +639,9 @@ void Server::serve_waiting_reads(std::uint64_t ready_through) {
     }
 }
 
-void Server::maybe_snapshot() {
-    if (is_snapshot_running_ || log_bytes_since_snapshot_ < config_.snapshot_log_bytes) return;
+void Server::maybe_snapshot(bool force) {
+    if (is_snapshot_running_) return;
+    if (!force && log_bytes_since_snapshot_ < config_.snapshot_log_bytes) return;
     if (applied_ <= snapshot_index_) return;
     const std::optional<raft::Term> term = storage_->term(applied_);
     if (!term) return;
@@ -712,11 +713,44 @@ void Server::begin_shutdown(Status exit_status) {
     std::vector<std::shared_ptr<net::ClientConnection>> conns;
     for (auto& [id, conn] : connections_) conns.push_back(conn);
     for (auto& conn : conns) conn->close_after_replies();
+    if (exit_status_.is_ok()) transfer_leadership_before_stop();
     check_shutdown_done();
 }
 
+// Issue 4 item 7: a leader that stops hands over first, so that a rolling
+// restart has no election-timeout gap: it picks the voter furthest along and
+// waits (at most two election timeouts) until the transfer took effect.
+void Server::transfer_leadership_before_stop() {
+    if (node_->role() != raft::Role::kLeader) return;
+    raft::NodeId best;
+    raft::Index best_match;
+    const raft::NodeStatus st = node_->status();
+    for (const auto& [id, match] : st.match) {
+        if (id == self_.id || !st.membership.voters.contains(id)) continue;
+        if (best == raft::NodeId(0) || match > best_match) {
+            best = id;
+            best_match = match;
+        }
+    }
+    if (best == raft::NodeId(0)) return;
+    const raft::Refusal r = node_->transfer_leadership(best);
+    if (r != raft::Refusal::kOk) {
+        spdlog::warn("stopping: cannot hand the leadership to node {}: {}", best.value,
+                     raft::refusal_name(r));
+        return;
+    }
+    spdlog::info("stopping: handing the leadership to node {} first", best.value);
+    transfer_deadline_ = std::chrono::steady_clock::now() +
+                         2 * config_.election_ticks * std::chrono::milliseconds(config_.tick_ms);
+    schedule_pump();
+}
+
 void Server::check_shutdown_done() {
-    const bool is_idle = pending_writes_.empty() && !persisting_ && !is_snapshot_running_;
+    const bool is_handing_over = node_->role() == raft::Role::kLeader &&
+                                 node_->status().transferee != raft::NodeId(0) &&
+                                 std::chrono::steady_clock::now() < transfer_deadline_;
+    const bool is_idle =
+        pending_writes_.empty() && !persisting_ && !is_snapshot_running_ && !is_handing_over;
     const bool is_late = std::chrono::steady_clock::now() >= shutdown_deadline_;
     if ((is_idle && connections_.empty()) || is_late || !fatal_error_.empty()) {
         if (!pending_writes_.empty()) fail_pending_writes_uncertain("the server is stopping");

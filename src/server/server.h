@@ -111,6 +111,7 @@ private:
     void on_signal();
     void begin_shutdown(Status exit_status);
     void check_shutdown_done();
+    void transfer_leadership_before_stop();
 
     // The raft loop.
     void schedule_tick();
@@ -136,7 +137,9 @@ private:
     const NodeAddress* address_of(raft::NodeId id) const;
     // Runs the reads waiting for an index <= ready_through, in index order.
     void serve_waiting_reads(std::uint64_t ready_through);
-    void maybe_snapshot();
+    // Takes a snapshot when the log since the last one passed
+    // --snapshot-log-bytes, or now when `force`.
+    void maybe_snapshot(bool force = false);
     void on_snapshot_saved(const raft::SnapshotMeta& meta, std::uint64_t log_bytes,
                            PersistResult result);
 
@@ -146,6 +149,8 @@ private:
                             std::vector<std::string>& args);
     std::string info(std::string_view section) const;
     void cluster(const std::vector<std::string>& args, resp::ReplyWriter& out) const;
+    bool raft_command(net::ClientConnection& conn, std::uint64_t slot,
+                      const std::vector<std::string>& args, resp::ReplyWriter& out);
 
     ServerConfig config_;
     NodeAddress self_;
@@ -187,6 +192,7 @@ private:
 
     bool is_shutting_down_ = false;
     std::chrono::steady_clock::time_point shutdown_deadline_;
+    std::chrono::steady_clock::time_point transfer_deadline_;
     Status exit_status_;
     Stats stats_;
 };

@@ -45,6 +45,8 @@ constexpr ServerCommandInfo kServerCommands[] = {
      "The cluster as Redis Cluster clients see it: the leader owns every slot",
      "MYID | INFO | NODES | SLOTS | SHARDS"},
     {"readonly", 1, "fast", "Lets this connection read from a follower (possibly stale)", ""},
+    {"raft", -2, "", "Administers the Raft cluster",
+     "STATUS | TRANSFER-LEADER id | SNAPSHOT"},
     {"readwrite", 1, "fast", "Ends READONLY: reads go to the leader again", ""},
 };
 
@@ -390,6 +392,58 @@ void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& ou
     }
 }
 
+// RAFT subcommands. Returns false when the reply is left for later (a
+// command that waits), true when `out` holds it and the slot may finish.
+bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
+                          const std::vector<std::string>& args, resp::ReplyWriter& out) {
+    (void)conn;
+    (void)slot;
+    const std::string sub = ascii_lower(args[1]);
+    if (sub == "status" && args.size() == 2) {
+        out.bulk(info("raft"));
+    } else if (sub == "snapshot" && args.size() == 2) {
+        if (is_snapshot_running_) {
+            out.error("ERR a snapshot is being taken already");
+        } else if (applied_ <= snapshot_index_) {
+            out.error(fmt::format("ERR nothing to snapshot: the snapshot at index {} covers "
+                                  "everything applied",
+                                  snapshot_index_.value));
+        } else {
+            maybe_snapshot(/*force=*/true);
+            out.simple("OK");
+        }
+    } else if (sub == "transfer-leader" && args.size() == 3) {
+        char* end = nullptr;
+        const unsigned long long id = std::strtoull(args[2].c_str(), &end, 10);
+        if (args[2].empty() || *end != '\0' || id == 0) {
+            out.error("ERR the node id must be a positive integer");
+            return true;
+        }
+        if (node_->role() != raft::Role::kLeader) {
+            const NodeAddress* leader = address_of(node_->leader());
+            if (leader != nullptr) {
+                out.error(fmt::format("MOVED 0 {}", leader->client_address()));
+            } else {
+                out.error("CLUSTERDOWN no leader is known yet; try again shortly");
+            }
+            return true;
+        }
+        const raft::Refusal r = node_->transfer_leadership(raft::NodeId(id));
+        if (r != raft::Refusal::kOk) {
+            out.error(fmt::format("ERR cannot transfer the leadership to node {}: {}", id,
+                                  raft::refusal_name(r)));
+        } else {
+            schedule_pump();
+            out.simple("OK");
+        }
+    } else {
+        out.error(fmt::format(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try RAFT HELP.",
+            std::string_view(args[1])));
+    }
+    return true;
+}
+
 bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
                                 std::string_view name, std::vector<std::string>& args) {
     const ServerCommandInfo* cmd = find_server_command(name);
@@ -428,6 +482,8 @@ bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
         client(conn, args, out);
     } else if (name == "cluster") {
         cluster(args, out);
+    } else if (name == "raft") {
+        if (!raft_command(conn, slot, args, out)) return true;
     } else if (name == "readonly") {
         conn.readonly = true;
         out.simple("OK");

@@ -233,3 +233,45 @@ def test_every_node_restarts_and_keeps_the_data(make_cluster):
     leader = c.leader()
     assert leader.client().get("k49") == b"49"
     assert leader.client().dbsize() == 50
+
+
+def test_raft_transfer_leader_moves_the_leadership(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    term = int(leader.raft_info()["raft_term"])
+    target = c.followers(leader)[0]
+    leader.client().set("k", "v")
+    with pytest.raises(redis.exceptions.ResponseError, match="MOVED"):
+        target.client().execute_command("RAFT", "TRANSFER-LEADER", str(leader.node_id))
+    assert leader.client().execute_command("RAFT", "TRANSFER-LEADER", str(target.node_id))
+    new_leader = c.leader(exclude=(leader.node_id,))
+    assert new_leader.node_id == target.node_id
+    assert int(new_leader.raft_info()["raft_term"]) == term + 1
+    assert new_leader.client().get("k") == b"v"
+    with pytest.raises(redis.exceptions.ResponseError, match="invalid member"):
+        new_leader.client().execute_command("RAFT", "TRANSFER-LEADER", "9")
+
+
+def test_a_stopping_leader_hands_over_first(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    term = int(leader.raft_info()["raft_term"])
+    leader.client().set("k", "v")
+    assert leader.stop() == 0
+    assert "handing the leadership to node" in leader.read_log()
+    new_leader = c.leader(exclude=(leader.node_id,))
+    # One transfer, no election timeout and no split vote: the next term.
+    assert int(new_leader.raft_info()["raft_term"]) == term + 1
+    assert new_leader.client().get("k") == b"v"
+
+
+def test_raft_snapshot_and_status(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    r = leader.client()
+    for i in range(10):
+        r.set(f"k{i}", "v")
+    assert r.execute_command("RAFT", "SNAPSHOT")
+    wait_for(lambda: int(leader.raft_info()["raft_snapshot_index"]) >= 11, 10, "the snapshot")
+    status = r.execute_command("RAFT", "STATUS").decode()
+    assert "raft_role:leader" in status and "raft_peer" in status
