@@ -119,6 +119,13 @@ Status Server::recover() {
     options.seed = std::random_device{}();
     options.initial_membership = founding;
     node_ = std::make_unique<raft::Node>(options, storage_.get(), recovered->hard_state, applied_);
+    if (node_->membership() != founding && !node_->membership().voters.empty()) {
+        // The log and snapshot hold the configuration the cluster agreed on
+        // since it was founded; --cluster only founds it.
+        spdlog::warn("the persisted configuration ({}) differs from --cluster ({}); the "
+                     "persisted one wins",
+                     raft::to_string(node_->membership()), raft::to_string(founding));
+    }
     spdlog::info(
         "recovered {} keys: snapshot at index {}, log to index {}, term {}, commit {}; "
         "membership {}",
