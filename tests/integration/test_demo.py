@@ -128,7 +128,9 @@ class Demo:
         return {int(m.group(1)): int(m.group(3)) for m in NODE_LINE.finditer(self.screen)}
 
     def wait_for_shell(self):
+        """Waits for the shell's prompt; returns the node pids and the leader."""
         self.expect(rb"node (\d+) leads")
+        self.leader = int(re.search(rb"node (\d+) leads", self.screen).group(1))
         self.expect(PROMPT)
         pids = self.node_pids()
         assert sorted(pids) == list(range(1, self.nodes + 1)), self.screen
@@ -161,6 +163,10 @@ def make_demo(tmp_path):
         d.kill()
         # The nodes follow the demo (PR_SET_PDEATHSIG) even when it was killed.
         wait_for(lambda: not processes_using(d.dir), 20, f"the nodes of {d.dir} to exit")
+        # The demo's own output (and its shell's) is on the screen.
+        screen = d.screen.decode(errors="replace")
+        for marker in SANITIZER_MARKERS:
+            assert marker not in screen, f"{marker!r} on the demo's terminal:\n{screen[-4000:]}"
         for i, log in d.logs().items():
             for marker in SANITIZER_MARKERS:
                 assert marker not in log, f"{marker!r} in node-{i}.log:\n{log[-4000:]}"
@@ -182,14 +188,17 @@ def assert_stopped_cleanly(demo):
         assert "stopped cleanly" in log, f"node-{i}.log:\n{log[-4000:]}"
 
 
-@pytest.mark.parametrize("nodes", [1])
+@pytest.mark.parametrize("nodes", [1, 3, 5])
 def test_set_get_then_ctrl_d(make_demo, nodes):
     demo = make_demo(nodes)
     pids = demo.wait_for_shell()
     demo.send(b"set chelsea rules\r")
-    assert b"OK" in demo.expect(PROMPT)
+    # The shell starts on node 1 and follows a redirect to the leader, whose
+    # address the prompt then shows.
+    leader_prompt = f"127.0.0.1:{demo.port + demo.leader - 1}> ".encode()
+    assert b"OK" in demo.expect(re.escape(leader_prompt))
     demo.send(b"get chelsea\r")
-    assert b'"rules"' in demo.expect(PROMPT)
+    assert b'"rules"' in demo.expect(re.escape(leader_prompt))
     demo.send(b"\x04")  # Ctrl-D at an empty prompt: end of input
     assert demo.wait() == 0, demo.screen
     assert_all_gone(demo, pids)
@@ -241,3 +250,17 @@ def test_port_in_use_is_refused_before_anything_starts(tmp_path):
     assert res.returncode == 2, res
     assert f"127.0.0.1:{port} (node 1's client port) is not free".encode() in res.stderr, res
     assert not (tmp_path / "d").exists()
+
+
+def test_a_node_that_cannot_start_is_named_with_its_log(tmp_path):
+    demo_dir = tmp_path / "demo"
+    demo_dir.mkdir()
+    (demo_dir / "node-2").write_text("a file where node 2's data directory should be")
+    res = subprocess.run([RAFTKV, "demo", "--nodes", "3", "--dir", str(demo_dir),
+                          "--port", str(free_base_port(3))], capture_output=True, timeout=30,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 1, res
+    assert f"node 2 exited with code 1; the end of {demo_dir}/node-2.log".encode() in res.stderr
+    assert b"cannot create data directory" in res.stderr, res
+    assert b"stopped 2 of 3 nodes cleanly" in res.stdout, res
+    assert processes_using(str(demo_dir)) == []
