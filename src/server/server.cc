@@ -215,8 +215,24 @@ void Server::schedule_tick() {
 
 void Server::on_tick() {
     node_->tick();
+    promote_caught_up_learners();
     expire_pending_writes();
     schedule_pump();
+}
+
+// §d4.2.1: a server added as a learner becomes a voter once it has caught
+// up with the commit index (the core refuses it before; retried every tick).
+void Server::promote_caught_up_learners() {
+    if (node_->role() != raft::Role::kLeader) return;
+    for (raft::NodeId id : node_->membership().learners) {
+        const raft::Proposal p = node_->change_membership(raft::MembershipChange::kPromote, id);
+        if (p.ok()) {
+            spdlog::info("node {} caught up: promoting it to voter (entry {})", id.value,
+                         p.index.value);
+            schedule_pump();
+            return;
+        }
+    }
 }
 
 void Server::on_peer_message(raft::NodeId from, std::string_view payload) {

@@ -116,6 +116,7 @@ private:
     // The raft loop.
     void schedule_tick();
     void on_tick();
+    void promote_caught_up_learners();
     void on_peer_message(raft::NodeId from, std::string_view payload);
     void schedule_pump();
     void pump();

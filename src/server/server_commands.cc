@@ -46,7 +46,7 @@ constexpr ServerCommandInfo kServerCommands[] = {
      "MYID | INFO | NODES | SLOTS | SHARDS"},
     {"readonly", 1, "fast", "Lets this connection read from a follower (possibly stale)", ""},
     {"raft", -2, "", "Administers the Raft cluster",
-     "STATUS | TRANSFER-LEADER id | SNAPSHOT"},
+     "STATUS | TRANSFER-LEADER id | SNAPSHOT | ADDNODE id host:port[@peerport] | REMOVENODE id"},
     {"readwrite", 1, "fast", "Ends READONLY: reads go to the leader again", ""},
 };
 
@@ -410,6 +410,31 @@ bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
                                   snapshot_index_.value));
         } else {
             maybe_snapshot(/*force=*/true);
+            out.simple("OK");
+        }
+    } else if (sub == "removenode" && args.size() == 3) {
+        char* end = nullptr;
+        const unsigned long long id = std::strtoull(args[2].c_str(), &end, 10);
+        if (args[2].empty() || *end != '\0' || id == 0) {
+            out.error("ERR the node id must be a positive integer");
+            return true;
+        }
+        if (node_->role() != raft::Role::kLeader) {
+            const NodeAddress* leader = address_of(node_->leader());
+            out.error(leader != nullptr
+                          ? fmt::format("MOVED 0 {}", leader->client_address())
+                          : std::string("CLUSTERDOWN no leader is known yet; try again shortly"));
+            return true;
+        }
+        const raft::Proposal p =
+            node_->change_membership(raft::MembershipChange::kRemove, raft::NodeId(id));
+        if (!p.ok()) {
+            out.error(fmt::format("{} cannot remove node {}: {}",
+                                  p.refusal == raft::Refusal::kConfigChangePending ? "TRYAGAIN"
+                                                                                  : "ERR",
+                                  id, raft::refusal_name(p.refusal)));
+        } else {
+            schedule_pump();
             out.simple("OK");
         }
     } else if (sub == "transfer-leader" && args.size() == 3) {
