@@ -628,10 +628,15 @@ void Server::propose(net::ClientConnection& conn, std::uint64_t slot,
 void Server::start_read(net::ClientConnection& conn, std::uint64_t slot,
                         std::vector<std::string>& args) {
     const std::set<raft::NodeId>& voters = node_->tracker().config().voters.voters();
-    if (voters.size() == 1 && voters.contains(self_.id)) {
-        // The only voter is the only server that can lead: its applied
-        // state has every acknowledged write, so no heartbeat round is
-        // needed (and reads go on while its disk is full).
+    const raft::Index committed = node_->log().committed();
+    if (voters.size() == 1 && voters.contains(self_.id) &&
+        node_->log().term(committed) == node_->term() && applied_ >= committed) {
+        // The only voter is the only server that can lead: once it has
+        // committed an entry of its term (so its commit index covers every
+        // acknowledged write, §6.4) and applied through it, its state
+        // answers reads without a heartbeat round (and reads go on while its
+        // disk is full). Before that, as after a restart, the read waits in
+        // the core like any ReadIndex read.
         resp::ReplyWriter out(conn.reply_buffer(slot));
         state_.read(args, out);
         conn.finish(slot);
