@@ -18,7 +18,7 @@ namespace {
 using enum CommandClass;
 using enum CommandId;
 
-constexpr std::array<CommandInfo, 19> kTable = {{
+constexpr std::array<CommandInfo, 20> kTable = {{
     // Writes.
     {"set", -3, kWrite, "write denyoom", 1, 1, 1,
      "Set a key to a string value; NX/XX make it conditional, GET returns the old value; "
@@ -47,6 +47,10 @@ constexpr std::array<CommandInfo, 19> kTable = {{
      kFlushall},
     {"delete", -2, kWrite, "write", 1, -1, 1, "Alias of DEL, from the tutorial raftkv grew from",
      "key [key ...]", kDel},
+    {"raftkv.address", -3, kWrite, "write admin", 0, 0, 0,
+     "Internal: record (or REMOVE) a server's client and peer address in the replicated "
+     "address table; not part of the key space",
+     "node-id host port peer-port | node-id REMOVE", kAddress},
     // Reads.
     {"get", 2, kRead, "readonly fast", 1, 1, 1, "Get a key's value (nil if missing)", "key", kGet},
     {"exists", -2, kRead, "readonly fast", 1, -1, 1,
@@ -81,9 +85,10 @@ bool equals_nocase(std::string_view s, std::string_view word) {
     return true;
 }
 
-// MSET's pairs are part of its arity, as in Redis.
+// MSET's pairs are part of its arity, as in Redis; RAFTKV.ADDRESS has two forms.
 bool arity_ok(const CommandInfo& info, std::size_t argc) {
     if (info.id == kMset && argc % 2 == 0) return false;
+    if (info.id == kAddress && argc != 3 && argc != 5) return false;
     if (info.arity >= 0) return argc == static_cast<std::size_t>(info.arity);
     return argc >= static_cast<std::size_t>(-info.arity);
 }
@@ -115,6 +120,10 @@ std::string_view syntax_error(const CommandInfo& info, std::span<const std::stri
         case kScan: {
             ScanOptions opts;
             return parse_scan_options(args, &opts);
+        }
+        case kAddress: {
+            AddressChange change;
+            return parse_address_change(args, &change);
         }
         default:
             return {};
@@ -228,6 +237,51 @@ std::string_view parse_scan_options(std::span<const std::string> args, ScanOptio
             return kSyntaxError;
         }
     }
+    return {};
+}
+
+bool is_valid_address_host(std::string_view host) {
+    if (host.empty() || host.size() > kAddressHostBytesMax) return false;
+    for (char c : host) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == ':' || c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+namespace {
+
+// A TCP port 1..65535 in strict decimal, or nullopt.
+std::optional<std::uint16_t> parse_port(std::string_view s) {
+    std::optional<std::uint64_t> v = parse_u64(s);
+    if (!v || *v == 0 || *v > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(*v);
+}
+
+}  // namespace
+
+std::string_view parse_address_change(std::span<const std::string> args, AddressChange* change) {
+    RAFTKV_ASSERT(args.size() == 3 || args.size() == 5, "{} arguments", args.size());
+    *change = AddressChange{};
+    std::optional<std::uint64_t> id = parse_u64(args[1]);
+    if (!id || *id == 0) return "ERR RAFTKV.ADDRESS node id must be a positive integer";
+    change->node_id = *id;
+    if (args.size() == 3) {
+        if (!equals_nocase(args[2], "remove")) return kSyntaxError;
+        change->is_remove = true;
+        return {};
+    }
+    if (!is_valid_address_host(args[2])) {
+        return "ERR RAFTKV.ADDRESS host must be 1 to 255 bytes of letters, digits and . : _ -";
+    }
+    std::optional<std::uint16_t> port = parse_port(args[3]);
+    std::optional<std::uint16_t> peer_port = parse_port(args[4]);
+    if (!port || !peer_port) return "ERR RAFTKV.ADDRESS ports must be integers from 1 to 65535";
+    if (*port == *peer_port) return "ERR RAFTKV.ADDRESS client and peer ports must differ";
+    change->host = args[2];
+    change->port = *port;
+    change->peer_port = *peer_port;
     return {};
 }
 

@@ -11,6 +11,7 @@
 // docs/command_format.md.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -35,6 +36,7 @@ enum class CommandId : std::uint8_t {
     kAppend,
     kGetdel,
     kFlushall,
+    kAddress,
     kGet,
     kExists,
     kMget,
@@ -98,6 +100,26 @@ struct ScanOptions {
 };
 // SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
 std::string_view parse_scan_options(std::span<const std::string> args, ScanOptions* opts);
+
+// RAFTKV.ADDRESS <node-id> <host> <port> <peer-port>, or
+// RAFTKV.ADDRESS <node-id> REMOVE: a change to the replicated table of server
+// addresses (state_machine.h, addresses()).
+struct AddressChange {
+    std::uint64_t node_id = 0;
+    bool is_remove = false;
+    std::string_view host;  // borrows from args; empty for REMOVE
+    std::uint16_t port = 0;
+    std::uint16_t peer_port = 0;
+};
+// Limits of the address table: a host name or IP literal of at most 255 bytes
+// of [A-Za-z0-9.:_-], and at most kAddressCountMax servers.
+inline constexpr std::size_t kAddressHostBytesMax = 255;
+inline constexpr std::size_t kAddressCountMax = 256;
+// Requires args.size() == 3 or 5. Node ids are positive; ports 1..65535 and
+// the two ports differ.
+std::string_view parse_address_change(std::span<const std::string> args, AddressChange* change);
+// True if `host` is 1..kAddressHostBytesMax bytes of [A-Za-z0-9.:_-].
+bool is_valid_address_host(std::string_view host);
 
 // The amount INCR/INCRBY/DECR/DECRBY add (args[2] parsed, negated for DECRBY).
 std::string_view parse_increment(CommandId id, std::span<const std::string> args,

@@ -43,6 +43,69 @@ Status corrupt(std::string message) {
     return Status::error(Code::kCorruption, "kv snapshot: " + std::move(message));
 }
 
+// The smallest address record: node id, host length, a 1-byte host, two ports.
+constexpr std::size_t kAddressRecordBytesMin = 8 + 4 + 1 + 4 + 4;
+
+void write_addresses(const std::map<std::uint64_t, ServerAddress>& addresses, std::string* image) {
+    RAFTKV_ASSERT(addresses.size() <= kAddressCountMax);
+    put_u32(image, static_cast<std::uint32_t>(addresses.size()));
+    for (const auto& [id, a] : addresses) {
+        RAFTKV_ASSERT(id != 0);
+        RAFTKV_ASSERT(is_valid_address_host(a.host), "bad host of node {}", id);
+        put_u64(image, id);
+        put_u32(image, static_cast<std::uint32_t>(a.host.size()));
+        image->append(a.host);
+        put_u32(image, a.port);
+        put_u32(image, a.peer_port);
+    }
+}
+
+// Reads the address section (version 2 on) from `in`, a cursor into `body`.
+Status read_addresses(std::string_view body, ByteReader& in,
+                      std::map<std::uint64_t, ServerAddress>* addresses) {
+    const auto offset = [&] { return body.size() - in.remaining(); };
+    std::uint32_t count = 0;
+    if (!in.get_u32(&count)) {
+        return corrupt(fmt::format("address count at offset {} runs past the end", offset()));
+    }
+    if (count > kAddressCountMax) {
+        return corrupt(fmt::format("address count {} at offset {} exceeds {}", count, offset() - 4,
+                                   kAddressCountMax));
+    }
+    if (count > in.remaining() / kAddressRecordBytesMin) {
+        return corrupt(fmt::format("address count {} cannot fit in the remaining {} bytes", count,
+                                   in.remaining()));
+    }
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const std::size_t at = offset();
+        std::uint64_t id = 0;
+        std::uint32_t host_bytes = 0;
+        std::string_view host;
+        std::uint32_t port = 0;
+        std::uint32_t peer_port = 0;
+        if (!in.get_u64(&id) || !in.get_u32(&host_bytes) || !in.get_bytes(host_bytes, &host) ||
+            !in.get_u32(&port) || !in.get_u32(&peer_port)) {
+            return corrupt(
+                fmt::format("address {} of {} at offset {} runs past the end", i, count, at));
+        }
+        if (id == 0 || !is_valid_address_host(host) || port == 0 || port > 65535 ||
+            peer_port == 0 || peer_port > 65535 || port == peer_port) {
+            return corrupt(
+                fmt::format("address {} at offset {}: invalid (node {}, {} host bytes, "
+                            "ports {} and {})",
+                            i, at, id, host.size(), port, peer_port));
+        }
+        if (!addresses->empty() && addresses->rbegin()->first >= id) {
+            return corrupt(fmt::format("address {} at offset {}: node {} out of order", i, at, id));
+        }
+        addresses->emplace_hint(addresses->end(), id,
+                                ServerAddress{.host = std::string(host),
+                                              .port = static_cast<std::uint16_t>(port),
+                                              .peer_port = static_cast<std::uint16_t>(peer_port)});
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 void StateMachine::apply(std::span<const std::string> args, resp::ReplyWriter& out) {
@@ -88,6 +151,8 @@ void StateMachine::run_write(const CommandInfo& info, std::span<const std::strin
             return getdel(args, out);
         case CommandId::kFlushall:
             return flushall(out);
+        case CommandId::kAddress:
+            return address(args, out);
         default:
             RAFTKV_ASSERT(false, "'{}' is not a write", info.name);
     }
@@ -236,6 +301,21 @@ void StateMachine::flushall(resp::ReplyWriter& out) {
     out.simple("OK");
 }
 
+void StateMachine::address(std::span<const std::string> args, resp::ReplyWriter& out) {
+    AddressChange change;
+    std::string_view err = parse_address_change(args, &change);
+    RAFTKV_ASSERT(err.empty(), "check() passed a bad RAFTKV.ADDRESS: {}", err);
+    if (change.is_remove) return out.integer(addresses_.erase(change.node_id) ? 1 : 0);
+    auto it = addresses_.find(change.node_id);
+    if (it == addresses_.end() && addresses_.size() >= kAddressCountMax) {
+        return out.error(
+            fmt::format("ERR the address table is full ({} servers)", kAddressCountMax));
+    }
+    addresses_[change.node_id] = ServerAddress{
+        .host = std::string(change.host), .port = change.port, .peer_port = change.peer_port};
+    out.simple("OK");
+}
+
 void StateMachine::keys(std::span<const std::string> args, resp::ReplyWriter& out) const {
     std::vector<std::string_view> found;
     table_.for_each([&](const KeyTable::Entry& e) {
@@ -297,6 +377,7 @@ std::string StateMachine::snapshot() const {
         put_u32(&image, static_cast<std::uint32_t>(e.value.size()));
         image.append(e.value);
     });
+    write_addresses(addresses_, &image);
     put_u64(&image, checksum(image));
     return image;
 }
@@ -311,8 +392,8 @@ Status StateMachine::restore(std::string_view image) {
         return corrupt("bad magic at offset 0 (not a kv snapshot image)");
     }
     std::uint8_t version = static_cast<std::uint8_t>(image[kSnapshotMagic.size()]);
-    if (version != kSnapshotVersion) {
-        return corrupt(fmt::format("unsupported version {} at offset 4 (this build reads {})",
+    if (version < 1 || version > kSnapshotVersion) {
+        return corrupt(fmt::format("unsupported version {} at offset 4 (this build reads 1 to {})",
                                    version, kSnapshotVersion));
     }
     std::string_view body = image.substr(0, image.size() - kSnapshotTrailerBytes);
@@ -359,17 +440,21 @@ Status StateMachine::restore(std::string_view image) {
         e->value.assign(value);
         data_bytes += key.size() + value.size();
     }
+    std::map<std::uint64_t, ServerAddress> addresses;
+    if (version >= 2) RAFTKV_RETURN_IF_ERROR(read_addresses(body, in, &addresses));
     if (in.remaining() != 0) {
-        return corrupt(fmt::format("{} bytes after the last of {} records, at offset {}",
-                                   in.remaining(), count, body.size() - in.remaining()));
+        return corrupt(fmt::format("{} bytes after the last section, at offset {}", in.remaining(),
+                                   body.size() - in.remaining()));
     }
     table_ = std::move(table);
     data_bytes_ = data_bytes;
+    addresses_ = std::move(addresses);
     return Status::ok();
 }
 
 bool StateMachine::operator==(const StateMachine& other) const {
     if (table_.size() != other.table_.size() || data_bytes_ != other.data_bytes_) return false;
+    if (addresses_ != other.addresses_) return false;
     bool equal = true;
     table_.for_each([&](const KeyTable::Entry& e) {
         const KeyTable::Entry* o = equal ? other.table_.find(e.key) : nullptr;

@@ -8,10 +8,15 @@
 // Redis semantics: commands.h and docs/command_format.md. Snapshot image:
 // docs/kv_snapshot_format.md. Knows nothing of Raft or the network; client
 // sessions (deduplicating retried writes) are not here yet.
+//
+// Besides the key space it keeps the replicated table of server addresses
+// (RAFTKV.ADDRESS), which no key command sees: DBSIZE, KEYS, SCAN and `data`
+// show keys only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,8 +28,17 @@
 
 namespace raftkv::kv {
 
-// The snapshot image format version this build writes and reads.
-inline constexpr std::uint8_t kSnapshotVersion = 1;
+// The snapshot image format version this build writes; it also reads every
+// earlier version (docs/kv_snapshot_format.md).
+inline constexpr std::uint8_t kSnapshotVersion = 2;
+
+// One server's addresses, as RAFTKV.ADDRESS recorded them.
+struct ServerAddress {
+    std::string host;             // a host name or IP literal (commands.h, is_valid_address_host)
+    std::uint16_t port = 0;       // client port
+    std::uint16_t peer_port = 0;  // peer (raft) port
+    bool operator==(const ServerAddress&) const = default;
+};
 
 // Not thread-safe; owned by the server loop, which applies committed entries
 // and runs reads on the same thread.
@@ -42,6 +56,10 @@ public:
     std::size_t key_count() const { return table_.size(); }
     // The sum of key and value sizes, for INFO.
     std::uint64_t data_bytes() const { return data_bytes_; }
+    // The replicated address table, by node id (RAFTKV.ADDRESS). The
+    // reference is valid for the life of the state machine; its contents
+    // change when an entry is applied or a snapshot restored.
+    const std::map<std::uint64_t, ServerAddress>& addresses() const { return addresses_; }
 
     // A self-checking image of the whole key space, in key_table.h order, so
     // equal states give equal images (docs/kv_snapshot_format.md).
@@ -52,7 +70,7 @@ public:
     // its byte offset, and leaves the state unchanged.
     Status restore(std::string_view image);
 
-    // Same keys with the same values; for tests.
+    // Same keys with the same values, and the same addresses; for tests.
     bool operator==(const StateMachine& other) const;
 
 private:
@@ -69,6 +87,7 @@ private:
     void append(std::span<const std::string> args, resp::ReplyWriter& out);
     void getdel(std::span<const std::string> args, resp::ReplyWriter& out);
     void flushall(resp::ReplyWriter& out);
+    void address(std::span<const std::string> args, resp::ReplyWriter& out);
 
     void keys(std::span<const std::string> args, resp::ReplyWriter& out) const;
     void scan(std::span<const std::string> args, resp::ReplyWriter& out) const;
@@ -81,6 +100,9 @@ private:
     KeyTable table_;
     // Invariant: data_bytes_ == sum over entries of key.size() + value.size().
     std::uint64_t data_bytes_ = 0;
+    // Invariant: at most kAddressCountMax entries, each valid as
+    // parse_address_change() defines. Ordered, so snapshots are deterministic.
+    std::map<std::uint64_t, ServerAddress> addresses_;
 };
 
 }  // namespace raftkv::kv

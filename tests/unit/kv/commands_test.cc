@@ -27,11 +27,12 @@ TEST(Commands, TableIsConsistent) {
         EXPECT_EQ(find_command(c.name), &c);
     }
     for (std::string_view n :
-         {"set", "del", "mset", "incr", "incrby", "decr", "decrby", "append", "getdel", "flushall",
-          "delete", "get", "exists", "mget", "strlen", "dbsize", "keys", "scan", "data"}) {
+         {"set",    "del",    "mset",     "incr",   "incrby",         "decr", "decrby",
+          "append", "getdel", "flushall", "delete", "raftkv.address", "get",  "exists",
+          "mget",   "strlen", "dbsize",   "keys",   "scan",           "data"}) {
         EXPECT_TRUE(names.contains(n)) << n;
     }
-    EXPECT_EQ(names.size(), 19u);
+    EXPECT_EQ(names.size(), 20u);
 }
 
 TEST(Commands, FindIsCaseInsensitive) {
@@ -68,6 +69,8 @@ TEST(Commands, CheckRepliesOnlyOnError) {
         {{"dbsize", "x"}, "-ERR wrong number of arguments for 'dbsize' command\r\n"},
         {{"data"}, ""},
         {{"delete"}, "-ERR wrong number of arguments for 'delete' command\r\n"},
+        {{"RAFTKV.ADDRESS", "4", "127.0.0.4", "7004", "17004"}, ""},
+        {{"raftkv.address", "4", "remove"}, ""},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(c.args[0]);
@@ -78,6 +81,56 @@ TEST(Commands, CheckRepliesOnlyOnError) {
         EXPECT_EQ(check(*info, c.args, w), c.want.empty());
         EXPECT_EQ(out, c.want);
     }
+}
+
+TEST(Commands, AddressArgumentsAreCheckedStrictly) {
+    const std::string kArity = "-ERR wrong number of arguments for 'raftkv.address' command\r\n";
+    const std::string kId = "-ERR RAFTKV.ADDRESS node id must be a positive integer\r\n";
+    const std::string kHost =
+        "-ERR RAFTKV.ADDRESS host must be 1 to 255 bytes of letters, digits and . : _ -\r\n";
+    const std::string kPort = "-ERR RAFTKV.ADDRESS ports must be integers from 1 to 65535\r\n";
+    struct Case {
+        std::string_view name;
+        Args args;
+        std::string want;  // "" when the command passes
+    };
+    const Case cases[] = {
+        {"ipv4", {"raftkv.address", "2", "127.0.0.2", "7002", "17002"}, ""},
+        {"dns name",
+         {"raftkv.address", "18446744073709551615", "db-1.example_x", "1", "65535"},
+         ""},
+        {"ipv6 literal", {"raftkv.address", "3", "::1", "6379", "16379"}, ""},
+        {"remove any case", {"raftkv.address", "3", "ReMoVe"}, ""},
+        {"no args", {"raftkv.address"}, kArity},
+        {"id only", {"raftkv.address", "3"}, kArity},
+        {"no peer port", {"raftkv.address", "3", "h", "1"}, kArity},
+        {"extra", {"raftkv.address", "3", "h", "1", "2", "3"}, kArity},
+        {"remove typo", {"raftkv.address", "3", "removed"}, "-ERR syntax error\r\n"},
+        {"id zero", {"raftkv.address", "0", "h", "1", "2"}, kId},
+        {"id negative", {"raftkv.address", "-1", "remove"}, kId},
+        {"id leading zero", {"raftkv.address", "01", "h", "1", "2"}, kId},
+        {"id too big", {"raftkv.address", "18446744073709551616", "h", "1", "2"}, kId},
+        {"empty host", {"raftkv.address", "1", "", "1", "2"}, kHost},
+        {"host with space", {"raftkv.address", "1", "a b", "1", "2"}, kHost},
+        {"bracketed ipv6", {"raftkv.address", "1", "[::1]", "1", "2"}, kHost},
+        {"host:port", {"raftkv.address", "1", "h:1@2", "1", "2"}, kHost},
+        {"host too long", {"raftkv.address", "1", std::string(256, 'a'), "1", "2"}, kHost},
+        {"port zero", {"raftkv.address", "1", "h", "0", "2"}, kPort},
+        {"port too big", {"raftkv.address", "1", "h", "65536", "2"}, kPort},
+        {"peer port text", {"raftkv.address", "1", "h", "1", "x"}, kPort},
+        {"port with plus", {"raftkv.address", "1", "h", "+1", "2"}, kPort},
+        {"same ports",
+         {"raftkv.address", "1", "h", "7001", "7001"},
+         "-ERR RAFTKV.ADDRESS client and peer ports must differ\r\n"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        std::string out;
+        resp::ReplyWriter w(&out);
+        EXPECT_EQ(check(*find_command(c.args[0]), c.args, w), c.want.empty());
+        EXPECT_EQ(out, c.want);
+    }
+    EXPECT_TRUE(is_valid_address_host(std::string(255, 'a')));
 }
 
 TEST(Commands, ParseIntegersStrictly) {

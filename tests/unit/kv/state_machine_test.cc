@@ -589,11 +589,19 @@ std::string reseal(std::string body) {
     return body;
 }
 
+// The version 1 image of a state without addresses: the current image
+// without its empty address section (docs/kv_snapshot_format.md).
+std::string as_version1(const std::string& image) {
+    std::string body = image.substr(0, image.size() - 8 - 4);
+    body[4] = 1;
+    return reseal(body);
+}
+
 TEST(StateMachine, RestoreNamesTheProblem) {
-    const std::string image = sample_machine().snapshot();
+    const std::string image = as_version1(sample_machine().snapshot());
     const std::string body = image.substr(0, image.size() - 8);
     std::string wrong_version = body;
-    wrong_version[4] = 2;
+    wrong_version[4] = 9;
     std::string wrong_count = body;
     wrong_count[5] = 4;  // 3 records claimed as 4
     std::string few = body;
@@ -616,10 +624,10 @@ TEST(StateMachine, RestoreNamesTheProblem) {
     const BadCase cases[] = {
         {"empty", "", "less than the 21-byte minimum"},
         {"magic", "XKVS" + image.substr(4), "bad magic"},
-        {"version", reseal(wrong_version), "unsupported version 2"},
+        {"version", reseal(wrong_version), "unsupported version 9"},
         {"checksum", body + std::string(8, '\0'), "checksum mismatch"},
         {"count too large", reseal(wrong_count), "runs past the end"},
-        {"count too small", reseal(few), "bytes after the last of 2 records"},
+        {"count too small", reseal(few), "bytes after the last section"},
         {"duplicate key", reseal(dup), "record 1 at offset 23: duplicate key"},
     };
     for (const BadCase& c : cases) {
@@ -636,12 +644,146 @@ TEST(StateMachine, RestoreNamesTheProblem) {
 TEST(StateMachine, EmptySnapshotRoundTrips) {
     StateMachine empty;
     std::string image = empty.snapshot();
-    EXPECT_EQ(image.size(), 21u);
+    EXPECT_EQ(image.size(), 25u);
     StateMachine sm = sample_machine();
     ASSERT_TRUE(sm.restore(image).is_ok());
     EXPECT_EQ(sm.key_count(), 0u);
     EXPECT_EQ(sm.data_bytes(), 0u);
     EXPECT_TRUE(sm == empty);
+}
+
+TEST(StateMachine, Version1ImagesStillRestore) {
+    StateMachine sm = sample_machine();
+    const std::string v1 = as_version1(sm.snapshot());
+    StateMachine restored;
+    run(restored, {"raftkv.address", "2", "h", "1", "2"});
+    ASSERT_TRUE(restored.restore(v1).is_ok());
+    EXPECT_TRUE(restored == sm);
+    EXPECT_TRUE(restored.addresses().empty());
+    EXPECT_EQ(restored.snapshot(), sm.snapshot());
+}
+
+TEST(StateMachine, AddressesAreAppliedOutsideTheKeySpace) {
+    run_cases(std::vector<Case>{
+        {"set, replace and remove",
+         {
+             {{"RAFTKV.ADDRESS", "2", "127.0.0.2", "7002", "17002"}, kOk},
+             {{"raftkv.address", "2", "10.0.0.2", "7002", "7003"}, kOk},
+             {{"raftkv.address", "3", "::1", "7003", "17003"}, kOk},
+             {{"dbsize"}, integer(0)},
+             {{"keys", "*"}, "*0\r\n"},
+             {{"scan", "0"}, "*2\r\n$1\r\n0\r\n*0\r\n"},
+             {{"data"}, bulk("{}")},
+             {{"raftkv.address", "2", "remove"}, integer(1)},
+             {{"raftkv.address", "2", "remove"}, integer(0)},
+             {{"flushall"}, kOk},
+         }},
+        {"bad arguments change nothing",
+         {
+             {{"raftkv.address", "0", "h", "1", "2"},
+              "-ERR RAFTKV.ADDRESS node id must be a positive integer\r\n"},
+             {{"raftkv.address", "1", "h", "1"}, arity("raftkv.address")},
+             {{"raftkv.address", "1", "h"}, kSyntax},
+         }},
+    });
+    StateMachine sm;
+    run(sm, {"raftkv.address", "2", "127.0.0.2", "7002", "17002"});
+    run(sm, {"raftkv.address", "3", "::1", "7003", "17003"});
+    run(sm, {"raftkv.address", "2", "10.0.0.2", "7002", "7003"});
+    run(sm, {"flushall"});  // clears keys only
+    const std::map<std::uint64_t, ServerAddress> want = {
+        {2, {.host = "10.0.0.2", .port = 7002, .peer_port = 7003}},
+        {3, {.host = "::1", .port = 7003, .peer_port = 17003}},
+    };
+    EXPECT_EQ(sm.addresses(), want);
+    EXPECT_EQ(sm.key_count(), 0u);
+    EXPECT_EQ(sm.data_bytes(), 0u);
+}
+
+TEST(StateMachine, AddressTableIsBounded) {
+    StateMachine sm;
+    for (std::size_t id = 1; id <= kAddressCountMax; ++id) {
+        ASSERT_EQ(run(sm, {"raftkv.address", std::to_string(id), "h", "1", "2"}), kOk);
+    }
+    EXPECT_EQ(run(sm, {"raftkv.address", "100000", "h", "1", "2"}),
+              "-ERR the address table is full (256 servers)\r\n");
+    EXPECT_EQ(run(sm, {"raftkv.address", "7", "h2", "1", "2"}), kOk) << "replacing still works";
+    EXPECT_EQ(sm.addresses().size(), kAddressCountMax);
+    StateMachine restored;
+    ASSERT_TRUE(restored.restore(sm.snapshot()).is_ok());
+    EXPECT_EQ(restored.addresses(), sm.addresses());
+}
+
+TEST(StateMachine, AddressesRoundTripThroughSnapshots) {
+    StateMachine sm = sample_machine();
+    run(sm, {"raftkv.address", "9", "db.example", "6379", "16379"});
+    run(sm, {"raftkv.address", "1", "127.0.0.1", "7001", "17001"});
+    const std::string image = sm.snapshot();
+    StateMachine restored;
+    run(restored, {"raftkv.address", "5", "gone", "1", "2"});
+    ASSERT_TRUE(restored.restore(image).is_ok());
+    EXPECT_TRUE(restored == sm);
+    EXPECT_EQ(restored.addresses(), sm.addresses());
+    EXPECT_EQ(restored.snapshot(), image);
+    for (std::size_t n = 0; n < image.size(); ++n) {
+        StateMachine target;
+        ASSERT_FALSE(target.restore(std::string_view(image).substr(0, n)).is_ok()) << n;
+    }
+}
+
+TEST(StateMachine, RestoreRejectsBadAddresses) {
+    // keys section of the empty store: magic, version 2, no records.
+    std::string head = "RKVS";
+    put_u8(&head, 2);
+    put_u64(&head, 0);
+    const auto with_address = [&](std::uint64_t id, std::string_view host, std::uint32_t port,
+                                  std::uint32_t peer_port) {
+        std::string b = head;
+        put_u32(&b, 1);
+        put_u64(&b, id);
+        put_u32(&b, static_cast<std::uint32_t>(host.size()));
+        b.append(host);
+        put_u32(&b, port);
+        put_u32(&b, peer_port);
+        return reseal(b);
+    };
+    std::string two_out_of_order = head;
+    put_u32(&two_out_of_order, 2);
+    for (std::uint64_t id : {3, 2}) {
+        put_u64(&two_out_of_order, id);
+        put_u32(&two_out_of_order, 1);
+        two_out_of_order.append("h");
+        put_u32(&two_out_of_order, 1);
+        put_u32(&two_out_of_order, 2);
+    }
+    std::string too_many = head;
+    put_u32(&too_many, 257);
+    struct BadCase {
+        std::string_view name;
+        std::string image;
+        std::string_view want;
+    };
+    const BadCase cases[] = {
+        {"no address section", reseal(head), "address count at offset 13 runs past the end"},
+        {"node 0", with_address(0, "h", 1, 2), "address 0 at offset 17: invalid (node 0"},
+        {"bad host", with_address(1, "a b", 1, 2), "invalid"},
+        {"port too big", with_address(1, "h", 65536, 2), "ports 65536 and 2"},
+        {"same ports", with_address(1, "h", 2, 2), "invalid"},
+        {"out of order", reseal(two_out_of_order), "node 2 out of order"},
+        {"too many", reseal(too_many), "address count 257 at offset 13 exceeds 256"},
+    };
+    for (const BadCase& c : cases) {
+        SCOPED_TRACE(c.name);
+        StateMachine sm;
+        Status s = sm.restore(c.image);
+        ASSERT_FALSE(s.is_ok());
+        EXPECT_EQ(s.code(), Code::kCorruption);
+        EXPECT_NE(s.message().find(c.want), std::string::npos) << s.message();
+        EXPECT_TRUE(sm.addresses().empty());
+    }
+    StateMachine ok;
+    ASSERT_TRUE(ok.restore(with_address(1, "h", 1, 2)).is_ok());
+    EXPECT_EQ(ok.addresses().at(1).host, "h");
 }
 
 }  // namespace
