@@ -4,6 +4,7 @@ Every wait has a deadline (wait_for); nothing sleeps and hopes. A failed
 test keeps its server's data directory and log under the pytest tmp path.
 """
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,14 +20,29 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
                      "WARNING: ThreadSanitizer", "assertion failed")
 
 
+def _is_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+_port_rng = random.Random()
+
+
 def free_port():
-    # Pick a port whose peer port (+10000) fits, as the server requires.
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port <= 55535:
+    """A free client port whose peer port (+10000) is free too.
+
+    Drawn below the kernel's ephemeral range (32768 and up), so that the
+    outgoing connections of a test run cannot be holding either."""
+    for _ in range(1000):
+        port = _port_rng.randrange(20000, 22768)
+        if _is_free(port) and _is_free(port + 10000):
             return port
+    raise AssertionError("no free port in 20000-22767 with its peer port free")
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
