@@ -18,7 +18,7 @@ namespace {
 using enum CommandClass;
 using enum CommandId;
 
-constexpr std::array<CommandInfo, 20> kTable = {{
+constexpr std::array<CommandInfo, 21> kTable = {{
     // Writes.
     {"set", -3, kWrite, "write denyoom", 1, 1, 1,
      "Set a key to a string value; NX/XX make it conditional, GET returns the old value; "
@@ -51,6 +51,10 @@ constexpr std::array<CommandInfo, 20> kTable = {{
      "Internal: record (or REMOVE) a server's client and peer address in the replicated "
      "address table; not part of the key space",
      "node-id host port peer-port | node-id REMOVE", kAddress},
+    {"session", -2, kWrite, "write", 0, 0, 0,
+     "Exactly-once writes: REGISTER a client session (replies with its id); RUN applies a "
+     "command once per session and sequence number, and replays its reply to a retry",
+     "REGISTER | RUN id seq command [arg ...]", kSession},
     // Reads.
     {"get", 2, kRead, "readonly fast", 1, 1, 1, "Get a key's value (nil if missing)", "key", kGet},
     {"exists", -2, kRead, "readonly fast", 1, -1, 1,
@@ -130,7 +134,53 @@ std::string_view syntax_error(const CommandInfo& info, std::span<const std::stri
     }
 }
 
+// SESSION's own checks; writes the error and returns false, as check().
+bool check_session(std::span<const std::string> args, resp::ReplyWriter& out) {
+    if (equals_nocase(args[1], "register")) {
+        if (args.size() == 2) return true;
+        out.error("ERR wrong number of arguments for 'session|register' command");
+        return false;
+    }
+    if (!equals_nocase(args[1], "run")) {
+        out.error(fmt::format("ERR unknown subcommand '{}'. Try SESSION REGISTER or SESSION RUN.",
+                              std::string_view(args[1]).substr(0, 128)));
+        return false;
+    }
+    if (args.size() < 5) {
+        out.error("ERR wrong number of arguments for 'session|run' command");
+        return false;
+    }
+    std::optional<std::uint64_t> id = parse_u64(args[2]);
+    std::optional<std::uint64_t> seq = parse_u64(args[3]);
+    if (!id || *id == 0 || !seq || *seq == 0) {
+        out.error("ERR SESSION RUN session id and sequence must be positive integers");
+        return false;
+    }
+    const CommandInfo* inner = find_command(args[4]);
+    if (inner == nullptr) {
+        out.error(fmt::format("ERR unknown command '{}' in SESSION RUN",
+                              std::string_view(args[4]).substr(0, 128)));
+        return false;
+    }
+    if (inner->id == kSession) {
+        out.error("ERR SESSION RUN cannot run SESSION");
+        return false;
+    }
+    return check(*inner, args.subspan(4), out);
+}
+
 }  // namespace
+
+bool parse_session(std::span<const std::string> args, SessionRun* run) {
+    RAFTKV_ASSERT(args.size() >= 2);
+    if (equals_nocase(args[1], "register")) return false;
+    RAFTKV_ASSERT(args.size() >= 5);
+    std::optional<std::uint64_t> id = parse_u64(args[2]);
+    std::optional<std::uint64_t> seq = parse_u64(args[3]);
+    RAFTKV_ASSERT(id && seq, "check() passed a bad SESSION RUN");
+    *run = SessionRun{.id = *id, .seq = *seq, .command = args.subspan(4)};
+    return true;
+}
 
 const CommandInfo* find_command(std::string_view name) {
     for (const CommandInfo& info : kTable) {
@@ -148,6 +198,7 @@ bool check(const CommandInfo& info, std::span<const std::string> args, resp::Rep
         out.error(fmt::format("ERR wrong number of arguments for '{}' command", info.name));
         return false;
     }
+    if (info.id == kSession) return check_session(args, out);
     if (std::string_view err = syntax_error(info, args); !err.empty()) {
         out.error(err);
         return false;

@@ -37,6 +37,7 @@ enum class CommandId : std::uint8_t {
     kGetdel,
     kFlushall,
     kAddress,
+    kSession,
     kGet,
     kExists,
     kMget,
@@ -120,6 +121,18 @@ inline constexpr std::size_t kAddressCountMax = 256;
 std::string_view parse_address_change(std::span<const std::string> args, AddressChange* change);
 // True if `host` is 1..kAddressHostBytesMax bytes of [A-Za-z0-9.:_-].
 bool is_valid_address_host(std::string_view host);
+
+// SESSION REGISTER | SESSION RUN <id> <seq> <command> [args...]
+// (sessions.h). check() validates RUN's command as if it came alone; RUN
+// cannot wrap SESSION.
+struct SessionRun {
+    std::uint64_t id = 0;
+    std::uint64_t seq = 0;
+    std::span<const std::string> command;  // borrows from args
+};
+// For SESSION RUN fills *run and returns true; for SESSION REGISTER returns
+// false. Requires a command that passed check().
+bool parse_session(std::span<const std::string> args, SessionRun* run);
 
 // The amount INCR/INCRBY/DECR/DECRBY add (args[2] parsed, negated for DECRBY).
 std::string_view parse_increment(CommandId id, std::span<const std::string> args,

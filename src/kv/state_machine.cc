@@ -108,7 +108,22 @@ Status read_addresses(std::string_view body, ByteReader& in,
 
 }  // namespace
 
+StateMachine::StateMachine(SessionLimits limits) : sessions_(limits) {}
+
 void StateMachine::apply(std::span<const std::string> args, resp::ReplyWriter& out) {
+    apply(EntryInfo{.index = index_ + 1, .time_ms = std::nullopt}, args, out);
+}
+
+void StateMachine::apply(const EntryInfo& entry, std::span<const std::string> args,
+                         resp::ReplyWriter& out) {
+    RAFTKV_ASSERT(entry.index > index_, "applying index {} after {}", entry.index, index_);
+    index_ = entry.index;
+    if (entry.time_ms && *entry.time_ms > log_time_ms_) log_time_ms_ = *entry.time_ms;
+    sessions_.expire(log_time_ms_);
+    run_command(args, out);
+}
+
+void StateMachine::run_command(std::span<const std::string> args, resp::ReplyWriter& out) {
     const CommandInfo* info = args.empty() ? nullptr : find_command(args[0]);
     if (info == nullptr) {
         reply_unknown(args, out);
@@ -153,6 +168,8 @@ void StateMachine::run_write(const CommandInfo& info, std::span<const std::strin
             return flushall(out);
         case CommandId::kAddress:
             return address(args, out);
+        case CommandId::kSession:
+            return session(args, out);
         default:
             RAFTKV_ASSERT(false, "'{}' is not a write", info.name);
     }
@@ -316,6 +333,34 @@ void StateMachine::address(std::span<const std::string> args, resp::ReplyWriter&
     out.simple("OK");
 }
 
+void StateMachine::session(std::span<const std::string> args, resp::ReplyWriter& out) {
+    SessionRun run;
+    if (!parse_session(args, &run)) {  // REGISTER
+        RAFTKV_ASSERT(index_ <=
+                      static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+        sessions_.add(index_, log_time_ms_);
+        return out.integer(static_cast<std::int64_t>(index_));
+    }
+    Session* s = sessions_.find(run.id);
+    if (s == nullptr) {
+        return out.error(fmt::format(
+            "ERR SESSIONEXPIRED session {} is unknown or has expired; register a new session "
+            "(a write retried in the old one may or may not have been applied)",
+            run.id));
+    }
+    sessions_.touch(*s, log_time_ms_);
+    if (run.seq == s->last_seq) return out.raw(s->reply);  // a retry: the saved reply
+    if (run.seq < s->last_seq) {
+        return out.error(fmt::format("ERR session {} sequence {} already superseded by {}", run.id,
+                                     run.seq, s->last_seq));
+    }
+    std::string reply;
+    resp::ReplyWriter w(&reply);
+    run_command(run.command, w);
+    out.raw(reply);
+    sessions_.set_reply(*s, run.seq, std::move(reply));
+}
+
 void StateMachine::keys(std::span<const std::string> args, resp::ReplyWriter& out) const {
     std::vector<std::string_view> found;
     table_.for_each([&](const KeyTable::Entry& e) {
@@ -378,6 +423,9 @@ std::string StateMachine::snapshot() const {
         image.append(e.value);
     });
     write_addresses(addresses_, &image);
+    put_u64(&image, index_);
+    put_u64(&image, log_time_ms_);
+    sessions_.encode(&image);
     put_u64(&image, checksum(image));
     return image;
 }
@@ -442,6 +490,16 @@ Status StateMachine::restore(std::string_view image) {
     }
     std::map<std::uint64_t, ServerAddress> addresses;
     if (version >= 2) RAFTKV_RETURN_IF_ERROR(read_addresses(body, in, &addresses));
+    std::uint64_t index = 0;
+    std::uint64_t log_time_ms = 0;
+    SessionTable sessions(sessions_.limits());
+    if (version >= 3) {
+        if (!in.get_u64(&index) || !in.get_u64(&log_time_ms)) {
+            return corrupt(fmt::format("index and log time at offset {} run past the end",
+                                       body.size() - in.remaining()));
+        }
+        RAFTKV_RETURN_IF_ERROR(sessions.decode(body, in, index, log_time_ms));
+    }
     if (in.remaining() != 0) {
         return corrupt(fmt::format("{} bytes after the last section, at offset {}", in.remaining(),
                                    body.size() - in.remaining()));
@@ -449,12 +507,16 @@ Status StateMachine::restore(std::string_view image) {
     table_ = std::move(table);
     data_bytes_ = data_bytes;
     addresses_ = std::move(addresses);
+    index_ = index;
+    log_time_ms_ = log_time_ms;
+    sessions_ = std::move(sessions);
     return Status::ok();
 }
 
 bool StateMachine::operator==(const StateMachine& other) const {
     if (table_.size() != other.table_.size() || data_bytes_ != other.data_bytes_) return false;
     if (addresses_ != other.addresses_) return false;
+    if (log_time_ms_ != other.log_time_ms_ || !(sessions_ == other.sessions_)) return false;
     bool equal = true;
     table_.for_each([&](const KeyTable::Entry& e) {
         const KeyTable::Entry* o = equal ? other.table_.find(e.key) : nullptr;

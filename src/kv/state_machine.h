@@ -6,8 +6,12 @@
 // function of the state and its arguments: no clock, no randomness, no
 // iteration order that depends on history (key_table.h). Commands and their
 // Redis semantics: commands.h and docs/command_format.md. Snapshot image:
-// docs/kv_snapshot_format.md. Knows nothing of Raft or the network; client
-// sessions (deduplicating retried writes) are not here yet.
+// docs/kv_snapshot_format.md. Knows nothing of Raft or the network.
+//
+// Client sessions (sessions.h) make retried writes apply once: the server
+// passes each entry's log index and leader timestamp to apply(), so that
+// SESSION REGISTER can name a session by its index and sessions expire by
+// log time, the same way on every replica.
 //
 // Besides the key space it keeps the replicated table of server addresses
 // (RAFTKV.ADDRESS), which no key command sees: DBSIZE, KEYS, SCAN and `data`
@@ -17,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,13 +29,14 @@
 #include "base/status.h"
 #include "kv/commands.h"
 #include "kv/key_table.h"
+#include "kv/sessions.h"
 #include "resp/reply_writer.h"
 
 namespace raftkv::kv {
 
 // The snapshot image format version this build writes; it also reads every
 // earlier version (docs/kv_snapshot_format.md).
-inline constexpr std::uint8_t kSnapshotVersion = 2;
+inline constexpr std::uint8_t kSnapshotVersion = 3;
 
 // One server's addresses, as RAFTKV.ADDRESS recorded them.
 struct ServerAddress {
@@ -42,12 +48,29 @@ struct ServerAddress {
 
 // Not thread-safe; owned by the server loop, which applies committed entries
 // and runs reads on the same thread.
+// Where a logged command sits in the log: what apply() needs besides argv.
+struct EntryInfo {
+    std::uint64_t index = 0;  // its log index; > every index applied before
+    // The leader's clock when it proposed the entry (ms since the Unix epoch),
+    // nullopt for a version 1 payload (command_codec.h).
+    std::optional<std::uint64_t> time_ms;
+};
+
 class StateMachine {
 public:
+    // `limits` must be the same on every replica (sessions.h).
+    explicit StateMachine(SessionLimits limits = {});
+
     // Applies a command that passed check(); deterministic. Appends exactly
-    // one RESP reply to `out`. A read command is run as by read(); a command
-    // that is not a kv command or fails check() (possible only for a log
-    // written by another version) gets its error reply and changes nothing.
+    // one RESP reply to `out`. First the log time advances to entry.time_ms
+    // if that is later (it never goes back) and the sessions idle for longer
+    // than the timeout are dropped; then the command runs. A read command is
+    // run as by read(); a command that is not a kv command or fails check()
+    // (possible only for a log written by another version) gets its error
+    // reply and changes nothing else. Requires entry.index > last_index().
+    void apply(const EntryInfo& entry, std::span<const std::string> args, resp::ReplyWriter& out);
+    // apply() at index last_index() + 1 without a time; for tests and for
+    // logs of version 1 payloads replayed without their indexes.
     void apply(std::span<const std::string> args, resp::ReplyWriter& out);
     // Runs a read command that passed check(); never changes state. Appends
     // exactly one reply. Requires args[0] to name a kRead command.
@@ -60,6 +83,12 @@ public:
     // reference is valid for the life of the state machine; its contents
     // change when an entry is applied or a snapshot restored.
     const std::map<std::uint64_t, ServerAddress>& addresses() const { return addresses_; }
+    // The index of the last command applied, 0 if none (entries that are not
+    // commands never reach the state machine).
+    std::uint64_t last_index() const { return index_; }
+    // The log time: the largest entry timestamp applied so far, 0 if none.
+    std::uint64_t log_time_ms() const { return log_time_ms_; }
+    const SessionTable& sessions() const { return sessions_; }
 
     // A self-checking image of the whole key space, in key_table.h order, so
     // equal states give equal images (docs/kv_snapshot_format.md).
@@ -70,7 +99,8 @@ public:
     // its byte offset, and leaves the state unchanged.
     Status restore(std::string_view image);
 
-    // Same keys with the same values, and the same addresses; for tests.
+    // Same keys with the same values, the same addresses, sessions and log
+    // time (last_index() may differ); for tests.
     bool operator==(const StateMachine& other) const;
 
 private:
@@ -88,6 +118,9 @@ private:
     void getdel(std::span<const std::string> args, resp::ReplyWriter& out);
     void flushall(resp::ReplyWriter& out);
     void address(std::span<const std::string> args, resp::ReplyWriter& out);
+    void session(std::span<const std::string> args, resp::ReplyWriter& out);
+    // Finds, checks and runs one command (apply() after the log time moved).
+    void run_command(std::span<const std::string> args, resp::ReplyWriter& out);
 
     void keys(std::span<const std::string> args, resp::ReplyWriter& out) const;
     void scan(std::span<const std::string> args, resp::ReplyWriter& out) const;
@@ -103,6 +136,11 @@ private:
     // Invariant: at most kAddressCountMax entries, each valid as
     // parse_address_change() defines. Ordered, so snapshots are deterministic.
     std::map<std::uint64_t, ServerAddress> addresses_;
+    // Invariant: every session id <= index_; every touched_ms <= log_time_ms_.
+    // Both only grow (restore() may set them anew).
+    std::uint64_t index_ = 0;
+    std::uint64_t log_time_ms_ = 0;
+    SessionTable sessions_;
 };
 
 }  // namespace raftkv::kv

@@ -72,7 +72,8 @@ TEST(CommandCodec, CorruptionNamesTheProblem) {
     const Case cases[] = {
         {"empty", "", "empty payload"},
         {"version 0", header(0, 1), "unsupported version 0"},
-        {"version 2", header(2, 1), "unsupported version 2"},
+        {"version 3", header(3, 1), "unsupported version 3"},
+        {"version 2 without its time", std::string("\x02\x01\0\0", 4), "too short for the time"},
         {"no count", std::string("\x01\x01", 2), "too short for the argument count"},
         {"zero args", header(1, 0), "argument count is 0"},
         {"too many args", header(1, kArgCountMax + 1), "exceeds"},
@@ -88,6 +89,53 @@ TEST(CommandCodec, CorruptionNamesTheProblem) {
         EXPECT_EQ(r.error().code(), Code::kCorruption);
         EXPECT_NE(r.error().message().find(c.want), std::string::npos) << r.error().message();
     }
+}
+
+TEST(CommandCodec, Version2KnownBytes) {
+    const Args args = {"incr", "n"};
+    std::string want;
+    want += '\x02';
+    want += std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8);
+    want += std::string("\x02\0\0\0", 4);
+    want += std::string("\x04\0\0\0", 4) + "incr";
+    want += std::string("\x01\0\0\0", 4) + "n";
+    EXPECT_EQ(encode_command(args, 0x0102030405060708), want);
+    Result<LoggedCommand> back = decode_logged_command(want);
+    ASSERT_TRUE(back.has_value()) << back.error().to_string();
+    EXPECT_EQ(back->args, args);
+    EXPECT_EQ(back->time_ms, 0x0102030405060708u);
+    EXPECT_EQ(encode_command(*back), want);
+}
+
+TEST(CommandCodec, Version1StillDecodesWithoutATime) {
+    const Args args = {"set", "k", "v"};
+    const std::string v1 = encode_command(args);
+    ASSERT_EQ(v1[0], '\x01');
+    Result<LoggedCommand> back = decode_logged_command(v1);
+    ASSERT_TRUE(back.has_value()) << back.error().to_string();
+    EXPECT_EQ(back->args, args);
+    EXPECT_EQ(back->time_ms, std::nullopt);
+    EXPECT_EQ(encode_command(*back), v1) << "re-encodes in its own version";
+    Result<Args> plain = decode_command(encode_command(args, 1700000000000));
+    ASSERT_TRUE(plain.has_value());
+    EXPECT_EQ(*plain, args);
+}
+
+TEST(CommandCodec, Version2EveryTruncationIsRejected) {
+    const std::string bytes = encode_command(Args{"mset", "a", "1"}, 42);
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+        Result<LoggedCommand> r = decode_logged_command(std::string_view(bytes).substr(0, n));
+        ASSERT_FALSE(r.has_value()) << n;
+        EXPECT_EQ(r.error().code(), Code::kCorruption);
+    }
+    std::string zero_args;
+    put_u8(&zero_args, 2);
+    put_u64(&zero_args, 42);
+    put_u32(&zero_args, 0);
+    Result<LoggedCommand> r = decode_logged_command(zero_args);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().message().find("argument count is 0 at offset 9"), std::string::npos)
+        << r.error().message();
 }
 
 }  // namespace
