@@ -405,17 +405,20 @@ void Server::apply(const raft::Entry& e) {
         pending_writes_.erase(pending);
     }
     if (e.type == raft::EntryType::kCommand) {
-        Result<std::vector<std::string>> args = kv::decode_command(e.data);
-        RAFTKV_ASSERT(args.has_value(), "undecodable command at index {}: {}", e.index.value,
-                      args ? "" : args.error().to_string());
+        Result<kv::LoggedCommand> cmd = kv::decode_logged_command(e.data);
+        RAFTKV_ASSERT(cmd.has_value(), "undecodable command at index {}: {}", e.index.value,
+                      cmd ? "" : cmd.error().to_string());
+        // The index names SESSION REGISTER's session; the leader's time
+        // expires sessions (kv/sessions.h).
+        const kv::EntryInfo entry{.index = e.index.value, .time_ms = cmd->time_ms};
         std::string scratch;
         if (conn) {
             resp::ReplyWriter out(conn->reply_buffer(slot));
-            state_.apply(*args, out);
+            state_.apply(entry, cmd->args, out);
             conn->finish(slot);
         } else {
             resp::ReplyWriter out(&scratch);
-            state_.apply(*args, out);
+            state_.apply(entry, cmd->args, out);
         }
         ++stats_.writes_applied;
     }
@@ -595,7 +598,10 @@ void Server::propose(net::ClientConnection& conn, std::uint64_t slot,
         conn.finish(slot);
         return;
     }
-    std::string payload = kv::encode_command(args);
+    // Stamped with this leader's clock: log time for session expiry.
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    std::string payload = kv::encode_command(args, static_cast<std::uint64_t>(now_ms.count()));
     if (payload.size() > storage::kWalPayloadBytesMax) {
         resp::ReplyWriter(conn.reply_buffer(slot))
             .error(fmt::format("ERR command too large: {} bytes, at most {} per write",
