@@ -151,6 +151,10 @@ int main(int argc, char** argv) {
     cli->add_option("-h,--host", shell.host, "Server host")->capture_default_str();
     cli->add_option("-p,--port", shell.port, "Server port")->capture_default_str();
     cli->add_flag("--raw", shell.raw, "Print replies raw, as when output is not a terminal");
+    bool no_sessions = false;
+    cli->add_flag("--no-sessions", no_sessions,
+                  "Send writes as typed: no client session, no retry of a write whose fate is "
+                  "unknown");
     cli->prefix_command();
     cli->footer("With COMMAND [ARG...], runs that one command and prints its reply "
                 "(raftkv cli set chelsea rules); without, opens the shell, or runs one "
@@ -189,5 +193,6 @@ int main(int argc, char** argv) {
     }
     if (demo_cmd->parsed()) return raftkv::cli::run_demo(demo);
     shell.command = cli->remaining();
+    shell.sessions = !no_sessions;
     return raftkv::cli::run_shell(shell);
 }

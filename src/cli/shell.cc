@@ -47,11 +47,13 @@ std::string upper(std::string_view s) {
 // the prompt names the server that answers. Not thread-safe.
 class Session {
   public:
-    explicit Session(const ShellOptions& options) : host_(options.host), port_(options.port) {}
+    explicit Session(const ShellOptions& options)
+        : host_(options.host), port_(options.port), sessions_(options.sessions) {}
 
     // Connects unless connected. On failure prints the error to `err`.
     bool connect(std::ostream& err) {
         if (conn_ && conn_->is_connected()) return true;
+        if (conn_ && conn_->has_sessions()) return true;  // it reconnects and retries by itself
         conn_.reset();
         Result<client::Connection> c = client::Connection::connect(host_, port_, kConnectTimeout);
         if (!c) {
@@ -60,6 +62,7 @@ class Session {
         }
         conn_.emplace(std::move(c).value());
         conn_->set_io_timeout(kReplyTimeout);
+        if (sessions_) conn_->enable_sessions();
         return true;
     }
 
@@ -87,6 +90,7 @@ class Session {
   private:
     std::string host_;
     std::uint16_t port_;
+    bool sessions_;
     std::optional<client::Connection> conn_;
 };
 

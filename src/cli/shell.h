@@ -9,7 +9,9 @@
 // Replies print in redis-cli's terminal style when stdout is a terminal, raw
 // otherwise or with `raw` (cli/reply_format.h). Lines split as in redis-cli
 // (cli/line_split.h). Redirects to the leader are followed by the client
-// (client/connection.h); argument parsing of the subcommand is main.cc's job.
+// (client/connection.h), and writes run in a client session, so a write
+// retried across a leader change is applied once (--no-sessions turns that
+// off); argument parsing of the subcommand is main.cc's job.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,9 @@ struct ShellOptions {
     std::uint16_t port = 6379;
     std::vector<std::string> command;  // one-shot when not empty
     bool raw = false;                  // raw replies even on a terminal
+    // Writes run exactly once in a client session, retried across leader
+    // changes (client/connection.h, enable_sessions).
+    bool sessions = true;
 };
 
 // Runs the shell on stdin/stdout/stderr and returns the process exit code:

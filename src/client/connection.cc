@@ -171,7 +171,13 @@ Connection::Connection(Connection&& other) noexcept
       in_(std::move(other.in_)),
       in_pos_(std::exchange(other.in_pos_, 0)),
       pending_replies_(std::exchange(other.pending_replies_, 0)),
-      parser_(std::move(other.parser_)) {}
+      parser_(std::move(other.parser_)),
+      sessions_enabled_(other.sessions_enabled_),
+      session_options_(other.session_options_),
+      session_id_(other.session_id_),
+      session_seq_(other.session_seq_),
+      servers_(std::move(other.servers_)),
+      next_server_(other.next_server_) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
     if (this != &other) {
@@ -186,8 +192,22 @@ Connection& Connection::operator=(Connection&& other) noexcept {
         pending_replies_ = std::exchange(other.pending_replies_, 0);
         in_pos_ = std::exchange(other.in_pos_, 0);
         parser_ = std::move(other.parser_);
+        sessions_enabled_ = other.sessions_enabled_;
+        session_options_ = other.session_options_;
+        session_id_ = other.session_id_;
+        session_seq_ = other.session_seq_;
+        servers_ = std::move(other.servers_);
+        next_server_ = other.next_server_;
     }
     return *this;
+}
+
+void Connection::adopt(Connection&& fresh) {
+    close();
+    fd_ = std::exchange(fresh.fd_, -1);
+    host_ = std::move(fresh.host_);
+    port_ = fresh.port_;
+    parser_ = std::move(fresh.parser_);
 }
 
 Connection::~Connection() { close(); }
@@ -212,9 +232,7 @@ Status Connection::reconnect() {
     close();
     Result<Connection> fresh = connect(host_, port_, connect_timeout_);
     if (!fresh) return fresh.error();
-    const std::chrono::milliseconds io_timeout = io_timeout_;
-    *this = std::move(fresh).value();
-    io_timeout_ = io_timeout;
+    adopt(std::move(fresh).value());
     return Status::ok();
 }
 
@@ -227,6 +245,11 @@ Result<resp::Reply> Connection::call(std::span<const std::string> args) {
     RAFTKV_ASSERT(!args.empty());
     RAFTKV_ASSERT(pending_replies_ == 0, "call() with {} pipelined replies pending",
                   pending_replies_);
+    if (sessions_enabled_) {
+        if (is_session_write(args)) return call_in_session(args);
+        // A session's connection comes back by itself after a loss.
+        if (!is_connected()) RAFTKV_RETURN_IF_ERROR(connect_any(Clock::now() + connect_timeout_));
+    }
     Result<resp::Reply> reply = call_once(args);
     for (int redirects = 0; reply && is_moved(*reply); ++redirects) {
         if (redirects == kRedirectsMax) {
@@ -260,9 +283,8 @@ Status Connection::follow_redirect(const resp::Reply& moved, std::string_view co
         return Status::errorf(Code::kIoError, "{} (redirected by {}: {})", next.error().message(),
                               from, moved.str);
     }
-    const std::chrono::milliseconds io_timeout = io_timeout_;
-    *this = std::move(next).value();
-    io_timeout_ = io_timeout;
+    adopt(std::move(next).value());
+    if (sessions_enabled_) remember_server(host_, port_);
     return Status::ok();
 }
 

@@ -6,8 +6,17 @@
 // stream can no longer be trusted to pair requests with replies. `call`
 // follows `-MOVED <slot> <host>:<port>` redirects (DESIGN.md, Client protocol)
 // to find the leader; `send`/`read_reply` are the raw pipelining interface and
-// never redirect. Does not retry a command on a lost connection: whether it
-// was applied is unknown, and only the caller can decide (sessions, later).
+// never redirect.
+//
+// Without sessions, `call` does not retry a command on a lost connection:
+// whether it was applied is unknown, and only the caller can decide. With
+// enable_sessions(), `call` makes writes exactly-once (docs/command_format.md,
+// Client sessions): it registers a session before the first write, wraps each
+// write (a kv command of class kWrite) as SESSION RUN <id> <seq> ..., and on
+// a lost connection, a timeout, -TRYAGAIN, -CLUSTERDOWN or -UNCERTAIN retries
+// the same (id, seq), reconnecting, trying the other servers of the cluster
+// (learned from CLUSTER NODES) and backing off, until a deadline. The server
+// applies it once and replays its reply to a retry.
 #pragma once
 
 #include <chrono>
@@ -15,6 +24,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 #include "resp/reply_parser.h"
@@ -24,10 +35,23 @@ namespace raftkv::client {
 // How many `-MOVED` redirects one `call` follows before giving up.
 inline constexpr int kRedirectsMax = 5;
 
+// How a write in a session is retried (enable_sessions).
+struct SessionOptions {
+    // How long one write may be retried, from its first attempt, before call()
+    // gives up with an error saying it may or may not have been applied.
+    std::chrono::milliseconds retry_for = std::chrono::seconds(30);
+    // Bounds each attempt's reply wait (a stopped server must not hold the
+    // write for the whole io_timeout); at most io_timeout().
+    std::chrono::milliseconds attempt_timeout = std::chrono::seconds(2);
+    // Pauses between attempts: doubling from first to max.
+    std::chrono::milliseconds backoff_first = std::chrono::milliseconds(20);
+    std::chrono::milliseconds backoff_max = std::chrono::milliseconds(500);
+};
+
 // One TCP connection to a server at host:port. Owns its socket. Movable, not
 // copyable. Not thread-safe: one thread uses it at a time.
 class Connection {
-  public:
+public:
     // Resolves `host` and connects to it within `timeout` (name resolution
     // itself is not bounded by it). The same timeout bounds, from then on,
     // each reply read and each send; change it with set_io_timeout. Errors
@@ -44,7 +68,10 @@ class Connection {
     // Sends `args` as one command and returns its reply. An error reply from
     // the server is a successful Result whose type is kError; a failed Status
     // means the command may or may not have reached the server (I/O error,
-    // timeout, malformed reply) and the connection is closed.
+    // timeout, malformed reply) and the connection is closed. With sessions,
+    // a write is retried as described at the top; a failed Status then means
+    // the retries ran out of time (or the session expired while the write
+    // was being retried) and the write may or may not have been applied.
     // `-MOVED <slot> <host>:<port>` makes it connect to that address and send
     // the command again, at most kRedirectsMax times; afterwards host() and
     // port() name the server that answered. Requires: no pipelined replies
@@ -62,6 +89,14 @@ class Connection {
     // been read yet. Requires: at least one such command.
     Result<resp::Reply> read_reply();
 
+    // From now on, `call` runs writes in a client session. The session is
+    // registered lazily, on the first write.
+    void enable_sessions(SessionOptions options = {});
+    bool has_sessions() const { return sessions_enabled_; }
+    // The registered session's id, 0 if none yet; the last sequence used.
+    std::uint64_t session_id() const { return session_id_; }
+    std::uint64_t session_seq() const { return session_seq_; }
+
     bool is_connected() const { return fd_ >= 0; }
     // Replies still to be read for commands given to send().
     std::size_t pending_replies() const { return pending_replies_; }
@@ -78,13 +113,31 @@ class Connection {
     // connect timeout.
     Status reconnect();
 
-  private:
+private:
     using Clock = std::chrono::steady_clock;
 
     Connection(int fd, std::string host, std::uint16_t port, std::chrono::milliseconds timeout);
 
     Result<resp::Reply> call_once(std::span<const std::string> args);
     Status follow_redirect(const resp::Reply& moved, std::string_view command);
+    // Takes over `fresh`'s socket and address, keeping this connection's
+    // timeouts and session.
+    void adopt(Connection&& fresh);
+
+    // Sessions (connection_session.cc).
+    bool is_session_write(std::span<const std::string> args) const;
+    Result<resp::Reply> call_in_session(std::span<const std::string> args);
+    Status register_session(Clock::time_point deadline);
+    // Calls `args` until a reply that is not a retryable error, or the
+    // deadline. Sets *maybe_applied when an attempt may have reached the
+    // server (a lost connection, -UNCERTAIN).
+    Result<resp::Reply> call_retrying(std::span<const std::string> args, Clock::time_point deadline,
+                                      bool* maybe_applied);
+    // Unless connected, connects to the first known server that answers,
+    // starting with the current one unless `skip_current`.
+    Status connect_any(Clock::time_point deadline, bool skip_current = false);
+    void learn_servers();
+    void remember_server(std::string_view host, std::uint16_t port);
     // Writes queued bytes until none are left or `deadline` passes.
     Status write_queued(Clock::time_point deadline);
     // Appends whatever the socket has to in_; waits until `deadline` for some.
@@ -102,6 +155,15 @@ class Connection {
     std::size_t in_pos_ = 0;  // Invariant: in_pos_ <= in_.size().
     std::size_t pending_replies_ = 0;
     resp::ReplyParser parser_;  // stateless between replies
+
+    bool sessions_enabled_ = false;
+    SessionOptions session_options_;
+    std::uint64_t session_id_ = 0;   // 0: not registered
+    std::uint64_t session_seq_ = 0;  // the last sequence number used in session_id_
+    // Servers to try when the current one is unreachable: the first address
+    // connected to, redirect targets, and CLUSTER NODES. Deduplicated.
+    std::vector<std::pair<std::string, std::uint16_t>> servers_;
+    std::size_t next_server_ = 0;
 };
 
 // Encodes `args` as a RESP multibulk request (*N\r\n$len\r\narg\r\n...) and
