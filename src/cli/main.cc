@@ -133,6 +133,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     server->add_option("--max-clients", config.clients_max, "Most concurrent client connections")
         ->capture_default_str();
+    server->add_option("--join", config.join,
+                       "HOST:PORT of a server of a running cluster: ask it to add this server "
+                       "(--cluster then names only this one)");
     server->add_option("--cluster-id", config.cluster_id,
                        "A name every server of the cluster shares; peers of another are refused")
         ->capture_default_str();

@@ -49,6 +49,10 @@ struct ServerConfig {
     // leader sends heartbeats every tick.
     int tick_ms = 50;
     int election_ticks = 10;
+    // HOST:PORT of any server of an existing cluster: this server asks to be
+    // added (as a learner, then a voter) instead of founding a cluster.
+    // --cluster then gives only its own address. Ignored once it has state.
+    std::string join;
     // Must match on every server of a cluster (peer handshake).
     std::string cluster_id = "raftkv";
 };

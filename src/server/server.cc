@@ -13,6 +13,7 @@
 #include "kv/command_codec.h"
 #include "kv/commands.h"
 #include "raft/membership.h"
+#include "client/connection.h"
 #include "raft/message_codec.h"
 #include "resp/reply_writer.h"
 #include "server/raft_recovery.h"
@@ -77,6 +78,9 @@ Result<std::unique_ptr<Server>> Server::open(ServerConfig config) {
     RAFTKV_RETURN_IF_ERROR(server->recover());
     RAFTKV_RETURN_IF_ERROR(server->bind());
     RAFTKV_RETURN_IF_ERROR(server->open_peers());
+    if (!server->config_.join.empty() && server->is_fresh_) {
+        RAFTKV_RETURN_IF_ERROR(server->join_cluster());
+    }
     return server;
 }
 
@@ -105,8 +109,14 @@ Status Server::recover() {
         RaftDiskOptions{.data_dir = config_.data_dir, .snapshot_index = snapshot_index_},
         std::move(recovered->wal));
 
+    // A joining server founds nothing: it learns the configuration from the
+    // leader's log or snapshot.
     raft::Membership founding;
-    for (const NodeAddress& node : config_.cluster) founding.voters.insert(node.id);
+    if (config_.join.empty()) {
+        for (const NodeAddress& node : config_.cluster) founding.voters.insert(node.id);
+    }
+    is_fresh_ = recovered->hard_state.term == raft::Term(0) &&
+                storage_->last_index() == raft::Index(0);
     if (snapshot_index_ > raft::Index(0) && storage_->snapshot_meta().membership.voters.empty()) {
         // A snapshot written before membership was recorded (format 1): the
         // configuration then was the founding one.
@@ -162,6 +172,58 @@ Status Server::bind() {
 std::uint16_t Server::port() const { return acceptor_.local_endpoint().port(); }
 
 std::uint16_t Server::peer_port() const { return peers_ ? peers_->port() : 0; }
+
+Status Server::join_cluster() {
+    const std::size_t colon = config_.join.rfind(':');
+    const std::string host = config_.join.substr(0, colon);
+    const int port = colon == std::string::npos ? 0 : std::atoi(config_.join.c_str() + colon + 1);
+    if (colon == std::string::npos || port <= 0 || port > 65535) {
+        return Status::errorf(Code::kInvalid, "--join {} is not HOST:PORT", config_.join);
+    }
+    const std::vector<std::string> request = {
+        "RAFT", "ADDNODE", std::to_string(self_.id.value),
+        fmt::format("{}:{}@{}", self_.host, self_.port, peer_port())};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::string last_error;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto conn = client::Connection::connect(host, static_cast<std::uint16_t>(port),
+                                                std::chrono::milliseconds(2000));
+        if (!conn) {
+            last_error = conn.error().to_string();
+        } else {
+            // The client follows -MOVED to the leader.
+            auto reply = conn->call(request);
+            if (!reply) {
+                last_error = reply.error().to_string();
+            } else if (reply->type == resp::Reply::Type::kError) {
+                last_error = reply->str;
+                if (last_error.rfind("TRYAGAIN", 0) != 0 && last_error.rfind("CLUSTERDOWN", 0) != 0) {
+                    return Status::errorf(Code::kInvalid, "joining through {}: {}", config_.join,
+                                          last_error);
+                }
+            } else if (reply->type == resp::Reply::Type::kArray) {
+                for (const resp::Reply& e : reply->elements) {
+                    auto parsed = parse_cluster(e.str);
+                    if (parsed && (*parsed)[0].id != self_.id) {
+                        join_addresses_[(*parsed)[0].id] = (*parsed)[0];
+                    }
+                }
+                std::vector<net::PeerAddress> peers;
+                for (const auto& [id, a] : join_addresses_) {
+                    peers.push_back(net::PeerAddress{id, a.host, a.peer_port});
+                }
+                peers_->set_peers(peers);
+                known_peers_ = std::move(peers);
+                spdlog::info("joined the cluster through {}: {} other members", config_.join,
+                             join_addresses_.size());
+                return Status::ok();
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // before the loop runs
+    }
+    return Status::errorf(Code::kIoError, "could not join the cluster through {} in 30 s: {}",
+                          config_.join, last_error);
+}
 
 Status Server::open_peers() {
     net::PeerTransportOptions options;
@@ -272,6 +334,7 @@ void Server::pump() {
             if (node_->role() == raft::Role::kLeader) {
                 ++stats_.elections_seen;
                 spdlog::info("node {} leads in term {}", self_.id.value, node_->term().value);
+                announce_addresses();
             } else if (last_role_ == raft::Role::kLeader) {
                 spdlog::info("node {} no longer leads (term {})", self_.id.value,
                              node_->term().value);
@@ -379,6 +442,11 @@ void Server::finish_ready(raft::Ready& rd) {
         conn->finish(read.slot);
     }
     node_->advance(rd);
+    // Configurations take effect when appended, addresses when applied.
+    if (update_peers_posted_ || !rd.entries.empty() || rd.snapshot) {
+        update_peers_posted_ = false;
+        update_peers();
+    }
     maybe_snapshot();
     if (is_shutting_down_) check_shutdown_done();
 }
@@ -423,6 +491,9 @@ void Server::apply(const raft::Entry& e) {
         ++stats_.writes_applied;
     }
     applied_ = e.index;
+    if (e.type == raft::EntryType::kConfig || e.type == raft::EntryType::kCommand) {
+        update_peers_posted_ = true;
+    }
     // Reads that waited for this write run now, before the next one is
     // applied: in "SET k 1; GET k; DEL k" the GET must see 1.
     serve_waiting_reads(applied_.value);
@@ -563,18 +634,67 @@ void Server::execute(net::ClientConnection& conn, std::uint64_t slot, std::strin
     start_read(conn, slot, args);
 }
 
-const NodeAddress* Server::address_of(raft::NodeId id) const {
-    for (const NodeAddress& node : config_.cluster) {
-        if (node.id == id) return &node;
+std::optional<NodeAddress> Server::address_of(raft::NodeId id) const {
+    if (id == raft::NodeId(0)) return std::nullopt;
+    // The replicated table first (RAFTKV.ADDRESS): it is what the cluster
+    // agreed on; then --cluster, then what a join was told.
+    const auto& table = state_.addresses();
+    if (auto it = table.find(id.value); it != table.end()) {
+        return NodeAddress{id, it->second.host, it->second.port, it->second.peer_port};
     }
-    return nullptr;
+    for (const NodeAddress& node : config_.cluster) {
+        if (node.id == id) return node;
+    }
+    if (auto it = join_addresses_.find(id); it != join_addresses_.end()) return it->second;
+    return std::nullopt;
+}
+
+std::vector<NodeAddress> Server::member_addresses() const {
+    std::vector<NodeAddress> out;
+    const raft::Membership m = node_->membership();
+    std::set<raft::NodeId> ids = m.voters;
+    ids.insert(m.learners.begin(), m.learners.end());
+    for (raft::NodeId id : ids) {
+        if (std::optional<NodeAddress> a = address_of(id)) out.push_back(std::move(*a));
+    }
+    return out;
+}
+
+void Server::update_peers() {
+    if (!peers_) return;
+    std::vector<net::PeerAddress> peers;
+    for (const NodeAddress& a : member_addresses()) {
+        if (a.id != self_.id) peers.push_back(net::PeerAddress{a.id, a.host, a.peer_port});
+    }
+    // A server being removed still hears from us until it learns it (and
+    // the leader keeps talking to a joiner it just added).
+    if (peers == known_peers_) return;
+    known_peers_ = peers;
+    peers_->set_peers(std::move(peers));
+}
+
+// The first leader records every founder's address in the log, so that a
+// server joining later learns them (it only knows its own and the leader's).
+void Server::announce_addresses() {
+    const auto& table = state_.addresses();
+    for (const NodeAddress& node : config_.cluster) {
+        if (!node_->membership().contains(node.id) || table.contains(node.id.value)) continue;
+        propose_internal({"RAFTKV.ADDRESS", std::to_string(node.id.value), node.host,
+                          std::to_string(node.port), std::to_string(node.peer_port)});
+    }
+}
+
+raft::Proposal Server::propose_internal(std::vector<std::string> args) {
+    const raft::Proposal p = node_->propose(kv::encode_command(args));
+    if (p.ok()) schedule_pump();
+    return p;
 }
 
 void Server::redirect(net::ClientConnection& conn, std::uint64_t slot) {
     ++stats_.redirects;
     resp::ReplyWriter out(conn.reply_buffer(slot));
-    const NodeAddress* leader = address_of(node_->leader());
-    if (leader != nullptr && node_->leader() != self_.id) {
+    const std::optional<NodeAddress> leader = address_of(node_->leader());
+    if (leader && node_->leader() != self_.id) {
         // Redis Cluster's redirect: every key lives in slot 0's owner here.
         out.error(fmt::format("MOVED 0 {}", leader->client_address()));
     } else {

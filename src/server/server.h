@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -135,7 +136,15 @@ private:
     void start_read(net::ClientConnection& conn, std::uint64_t slot, std::vector<std::string>& args);
     // Writes -MOVED to the leader or -CLUSTERDOWN: the command was not run.
     void redirect(net::ClientConnection& conn, std::uint64_t slot);
-    const NodeAddress* address_of(raft::NodeId id) const;
+    std::optional<NodeAddress> address_of(raft::NodeId id) const;
+    // Every member (voter or learner) whose address is known.
+    std::vector<NodeAddress> member_addresses() const;
+    void update_peers();
+    void announce_addresses();
+    // Proposes a command of the server's own (no client waits for it).
+    raft::Proposal propose_internal(std::vector<std::string> args);
+    // --join: asks the cluster at config_.join to add this server.
+    Status join_cluster();
     // Runs the reads waiting for an index <= ready_through, in index order.
     void serve_waiting_reads(std::uint64_t ready_through);
     // Takes a snapshot when the log since the last one passed
@@ -172,6 +181,10 @@ private:
     std::unique_ptr<raft::Node> node_;
     std::unique_ptr<net::PeerTransport> peers_;
     bool pump_posted_ = false;
+    bool update_peers_posted_ = false;
+    bool is_fresh_ = false;  // no term and no log at start
+    std::vector<net::PeerAddress> known_peers_;
+    std::map<raft::NodeId, NodeAddress> join_addresses_;  // told by the leader at --join
     bool persisting_ = false;
     raft::Role last_role_ = raft::Role::kFollower;
 

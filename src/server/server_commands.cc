@@ -11,6 +11,7 @@
 #include "kv/glob.h"
 #include "resp/reply_writer.h"
 #include "raft/membership.h"
+#include "server/config.h"
 #include "server/server.h"
 
 namespace raftkv::server {
@@ -310,7 +311,8 @@ std::string cluster_node_id(raft::NodeId id) { return fmt::format("{:040x}", id.
 void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& out) const {
     const std::string sub = ascii_lower(args[1]);
     const raft::NodeId leader = node_->leader();
-    const NodeAddress* leader_address = address_of(leader);
+    const std::optional<NodeAddress> leader_address = address_of(leader);
+    const std::vector<NodeAddress> members = member_addresses();
     if (sub == "myid" && args.size() == 2) {
         out.bulk(cluster_node_id(self_.id));
     } else if (sub == "info" && args.size() == 2) {
@@ -319,7 +321,7 @@ void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& ou
         s += fmt::format("cluster_slots_assigned:{}\r\n", leader_address ? 16384 : 0);
         s += fmt::format("cluster_slots_ok:{}\r\n", leader_address ? 16384 : 0);
         s += "cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n";
-        s += fmt::format("cluster_known_nodes:{}\r\n", config_.cluster.size());
+        s += fmt::format("cluster_known_nodes:{}\r\n", members.size());
         s += "cluster_size:1\r\n";
         s += fmt::format("cluster_current_epoch:{}\r\n", node_->term().value);
         s += fmt::format("cluster_my_epoch:{}\r\n", node_->term().value);
@@ -328,7 +330,7 @@ void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& ou
         // One line per server, as CLUSTER NODES: the leader is the master
         // owning slots 0-16383, the others its replicas.
         std::string s;
-        for (const NodeAddress& n : config_.cluster) {
+        for (const NodeAddress& n : members) {
             std::string flags = n.id == self_.id ? "myself," : "";
             const bool is_leader = n.id == leader;
             flags += is_leader ? "master" : "slave";
@@ -339,12 +341,12 @@ void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& ou
         }
         out.bulk(s);
     } else if (sub == "slots" && args.size() == 2) {
-        if (leader_address == nullptr) {
+        if (!leader_address) {
             out.array_header(0);
             return;
         }
         out.array_header(1);
-        out.array_header(2 + config_.cluster.size());
+        out.array_header(2 + members.size());
         out.integer(0);
         out.integer(16383);
         auto node = [&](const NodeAddress& n) {
@@ -354,11 +356,11 @@ void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& ou
             out.bulk(cluster_node_id(n.id));
         };
         node(*leader_address);
-        for (const NodeAddress& n : config_.cluster) {
+        for (const NodeAddress& n : members) {
             if (n.id != leader) node(n);
         }
     } else if (sub == "shards" && args.size() == 2) {
-        if (leader_address == nullptr) {
+        if (!leader_address) {
             out.array_header(0);
             return;
         }
@@ -369,8 +371,8 @@ void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& ou
         out.integer(0);
         out.integer(16383);
         out.bulk("nodes");
-        out.array_header(config_.cluster.size());
-        for (const NodeAddress& n : config_.cluster) {
+        out.array_header(members.size());
+        for (const NodeAddress& n : members) {
             out.array_header(12);
             out.bulk("id");
             out.bulk(cluster_node_id(n.id));
@@ -412,6 +414,51 @@ bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
             maybe_snapshot(/*force=*/true);
             out.simple("OK");
         }
+    } else if (sub == "addnode" && args.size() == 4) {
+        char* end = nullptr;
+        const unsigned long long id = std::strtoull(args[2].c_str(), &end, 10);
+        if (args[2].empty() || *end != '\0' || id == 0) {
+            out.error("ERR the node id must be a positive integer");
+            return true;
+        }
+        auto parsed = parse_cluster(fmt::format("{}={}", id, args[3]));
+        if (!parsed) {
+            out.error("ERR " + parsed.error().message());
+            return true;
+        }
+        if (node_->role() != raft::Role::kLeader) {
+            const std::optional<NodeAddress> leader = address_of(node_->leader());
+            out.error(leader
+                          ? fmt::format("MOVED 0 {}", leader->client_address())
+                          : std::string("CLUSTERDOWN no leader is known yet; try again shortly"));
+            return true;
+        }
+        const NodeAddress& added = (*parsed)[0];
+        if (!node_->membership().contains(added.id)) {
+            // §d4.2.1: as a learner first; promote_caught_up_learners makes
+            // it a voter once it has the log. Its address goes in the log
+            // first, so that every server can reach and redirect to it.
+            const raft::Proposal p =
+                node_->change_membership(raft::MembershipChange::kAddLearner, added.id);
+            if (!p.ok()) {
+                out.error(fmt::format(
+                    "{} cannot add node {}: {}",
+                    p.refusal == raft::Refusal::kConfigChangePending ? "TRYAGAIN" : "ERR", id,
+                    raft::refusal_name(p.refusal)));
+                return true;
+            }
+            propose_internal({"RAFTKV.ADDRESS", std::to_string(id), added.host,
+                              std::to_string(added.port), std::to_string(added.peer_port)});
+            join_addresses_[added.id] = added;
+            update_peers();
+            spdlog::info("adding node {} at {} as a learner", id, added.client_address());
+        }
+        // The members' addresses, so that the new server can reach them.
+        const std::vector<NodeAddress> members = member_addresses();
+        out.array_header(members.size());
+        for (const NodeAddress& m : members) {
+            out.bulk(fmt::format("{}={}:{}@{}", m.id.value, m.host, m.port, m.peer_port));
+        }
     } else if (sub == "removenode" && args.size() == 3) {
         char* end = nullptr;
         const unsigned long long id = std::strtoull(args[2].c_str(), &end, 10);
@@ -420,8 +467,8 @@ bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
             return true;
         }
         if (node_->role() != raft::Role::kLeader) {
-            const NodeAddress* leader = address_of(node_->leader());
-            out.error(leader != nullptr
+            const std::optional<NodeAddress> leader = address_of(node_->leader());
+            out.error(leader
                           ? fmt::format("MOVED 0 {}", leader->client_address())
                           : std::string("CLUSTERDOWN no leader is known yet; try again shortly"));
             return true;
@@ -445,8 +492,8 @@ bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
             return true;
         }
         if (node_->role() != raft::Role::kLeader) {
-            const NodeAddress* leader = address_of(node_->leader());
-            if (leader != nullptr) {
+            const std::optional<NodeAddress> leader = address_of(node_->leader());
+            if (leader) {
                 out.error(fmt::format("MOVED 0 {}", leader->client_address()));
             } else {
                 out.error("CLUSTERDOWN no leader is known yet; try again shortly");
