@@ -501,6 +501,13 @@ void Server::apply(const raft::Entry& e) {
 
 void Server::expire_pending_writes() {
     if (pending_writes_.empty()) return;
+    if (!node_->membership().contains(self_.id) && !node_->membership().voters.empty()) {
+        // Removed from the cluster: no more entries come here, so the fate
+        // of these writes will not be learned here.
+        fail_pending_writes_uncertain("this server was removed from the cluster before they "
+                                      "were decided");
+        return;
+    }
     const auto now = std::chrono::steady_clock::now();
     for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
         PendingWrite& p = it->second;

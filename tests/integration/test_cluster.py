@@ -54,16 +54,19 @@ class Cluster:
         return self
 
     def leader(self, timeout=10.0, exclude=()):
-        """The node every up node agrees leads, once there is one."""
+        """The node that leads once every up node (but those excluded) names it."""
         def find():
-            ids = set()
+            leaders, named = set(), set()
             for node in self.nodes:
                 if not node.is_up() or node.node_id in exclude:
                     continue
                 info = node.raft_info()
                 if info["raft_role"] == "leader":
-                    ids.add(node.node_id)
-            return ids.pop() if len(ids) == 1 else None
+                    leaders.add(node.node_id)
+                named.add(int(info["raft_leader"]))
+            if len(leaders) == 1 and named == leaders:
+                return leaders.pop()
+            return None
         leader_id = wait_for(find, timeout, "a leader")
         return self.nodes[leader_id - 1]
 
@@ -282,6 +285,7 @@ def test_nodes_join_under_load_and_two_are_removed(make_cluster, tmp_path):
     c = make_cluster(3).start()
     leader = c.leader()
     acked = {}
+    gone = []
     stop = threading.Event()
 
     def writer():
@@ -291,7 +295,8 @@ def test_nodes_join_under_load_and_two_are_removed(make_cluster, tmp_path):
             i += 1
             try:
                 if client is None:
-                    client = redis.Redis(host="127.0.0.1", port=c.leader(timeout=10).port,
+                    client = redis.Redis(host="127.0.0.1",
+                                         port=c.leader(timeout=10, exclude=list(gone)).port,
                                          socket_timeout=2)
                 if client.set(f"j{i}", str(i)):
                     acked[f"j{i}"] = str(i)
@@ -322,25 +327,27 @@ def test_nodes_join_under_load_and_two_are_removed(make_cluster, tmp_path):
         assert "voters=[1 2 3 4 5]" in info["raft_voters"], info
         count = len(acked)
         wait_for(lambda: len(acked) >= count + 50, 20, "writes with five voters")
-        # Remove two of the founders (the leader may be one of them).
+        # Remove two of the founders (the leader may be one of them); each
+        # stops once it is out.
         for node_id in (2, 3):
             def removed(n=node_id):
-                r = c.leader().client()
+                r = c.leader(exclude=gone).client()
                 try:
                     r.execute_command("RAFT", "REMOVENODE", str(n))
                 except redis.exceptions.ResponseError as e:
                     if "invalid member" not in str(e):
                         raise
-                return f"{n}" not in c.leader().raft_info()["raft_voters"].split("learners")[0]
+                voters = c.leader(exclude=gone).raft_info()["raft_voters"]
+                return str(n) not in voters.split("learners")[0]
             wait_for(removed, 20, f"node {node_id} to be removed")
-        for node_id in (2, 3):
             c.nodes[node_id - 1].stop()
+            gone.append(node_id)
         count = len(acked)
         wait_for(lambda: len(acked) >= count + 50, 20, "writes with three voters left")
     finally:
         stop.set()
         t.join(timeout=30)
-    final = c.leader(timeout=10)
+    final = c.leader(timeout=10, exclude=(2, 3))
     assert final.node_id in (1, 4, 5)
     r = final.client()
     for key, value in acked.items():
