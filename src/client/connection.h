@@ -90,7 +90,8 @@ public:
     Result<resp::Reply> read_reply();
 
     // From now on, `call` runs writes in a client session. The session is
-    // registered lazily, on the first write.
+    // registered lazily, on the first write. A server that does not know
+    // SESSION (plain Redis) turns sessions off again: writes then go as typed.
     void enable_sessions(SessionOptions options = {});
     bool has_sessions() const { return sessions_enabled_; }
     // The registered session's id, 0 if none yet; the last sequence used.

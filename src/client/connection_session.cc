@@ -178,6 +178,11 @@ Status Connection::register_session(Clock::time_point deadline) {
     bool maybe_applied = false;  // a lost REGISTER only leaves a session to expire
     Result<resp::Reply> r = call_retrying(args, deadline, &maybe_applied);
     if (!r) return r.error();
+    if (r->type == resp::Reply::Type::kError && r->str.starts_with("ERR unknown command")) {
+        // Not a raftkv server (plain Redis, say): writes go as typed from now on.
+        sessions_enabled_ = false;
+        return Status::ok();
+    }
     if (r->type != resp::Reply::Type::kInteger || r->integer <= 0) {
         return Status::errorf(Code::kInvalid, "SESSION REGISTER at {}: unexpected reply {}",
                               address(), r->str);
@@ -194,6 +199,7 @@ Result<resp::Reply> Connection::call_in_session(std::span<const std::string> arg
     // first attempt ran in no session (expired before any attempt could apply).
     for (int round = 0; round < 2; ++round) {
         if (session_id_ == 0) RAFTKV_RETURN_IF_ERROR(register_session(deadline));
+        if (!sessions_enabled_) return call(args);  // the server has no sessions
         std::vector<std::string> wrapped = {"SESSION", "RUN", std::to_string(session_id_),
                                             std::to_string(++session_seq_)};
         wrapped.insert(wrapped.end(), args.begin(), args.end());

@@ -240,5 +240,23 @@ TEST(ConnectionSession, GivesUpAtTheDeadlineSayingTheFateIsUnknown) {
     EXPECT_NE(r.error().message().find("may or may not have been applied"), std::string::npos);
 }
 
+TEST(ConnectionSession, AServerWithoutSessionsGetsWritesAsTyped) {
+    Log log;
+    FakeServer server([&](int fd) {
+        std::string buf;
+        while (std::optional<Args> req = read_request(fd, &buf)) {
+            log.add(*req);
+            write_all(fd, (*req)[0] == "SET" ? "+OK\r\n" : "-ERR unknown command 'SESSION'\r\n");
+        }
+    });
+    Connection conn = connect_with_sessions(server.port());
+    Result<resp::Reply> r = conn.call(Args{"SET", "k", "v"});
+    ASSERT_TRUE(r.has_value()) << r.status().to_string();
+    EXPECT_EQ(r->str, "OK");
+    EXPECT_FALSE(conn.has_sessions());
+    std::lock_guard<std::mutex> lock(log.mu);
+    EXPECT_EQ(log.requests, (std::vector<Args>{{"SESSION", "REGISTER"}, {"SET", "k", "v"}}));
+}
+
 }  // namespace
 }  // namespace raftkv::client
