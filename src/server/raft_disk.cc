@@ -72,6 +72,11 @@ void RaftDisk::run() {
         }
         PersistResult result =
             task.persist ? run_persist(*task.persist) : run_save_snapshot(task.meta, task.image);
+        if (task.persist && result.status.code() == Code::kDiskFull) {
+            // Handed back for a retry: the caller need not keep a copy (a
+            // received snapshot's image is only held once).
+            result.job = std::move(*task.persist);
+        }
         {
             std::lock_guard lock(mu_);
             bytes_on_disk_ = wal_->bytes_on_disk();

@@ -61,6 +61,8 @@ struct PersistResult {
     // opened on the disk thread so that a later job that supersedes the
     // file (and removes it) cannot take it away before the loop uses it.
     std::optional<storage::SnapshotFile> snapshot_file;
+    // A persist job that found the disk full, handed back to be retried.
+    std::optional<PersistJob> job;
 };
 
 struct RaftDiskOptions {

@@ -345,8 +345,21 @@ void Server::pump() {
         send_messages(rd.messages);
         if (rd.snapshot || !rd.entries.empty() || rd.hard_state) {
             persisting_ = true;
-            PersistJob job{.snapshot = rd.snapshot, .entries = rd.entries,
+            std::optional<raft::SnapshotMeta> installed;
+            if (rd.snapshot) {
+                // Load the leader's image into the state machine now, then
+                // hand the bytes themselves to the disk: the image is held
+                // once (the state machine is volatile; it counts as applied
+                // only after the snapshot is durable, in on_persisted).
+                Status s = state_.restore(rd.snapshot->data);
+                RAFTKV_ASSERT(s.is_ok(), "snapshot from the leader does not load: {}",
+                              s.to_string());
+                installed = rd.snapshot->meta;
+            }
+            PersistJob job{.snapshot = std::move(rd.snapshot), .entries = rd.entries,
                            .hard_state = rd.hard_state};
+            rd.snapshot.reset();
+            if (installed) rd.snapshot = raft::Snapshot{.meta = *installed, .data = {}};
             auto shared = std::make_shared<raft::Ready>(std::move(rd));
             disk_->persist(std::move(job), [this, shared](PersistResult result) {
                 on_persisted(std::move(*shared), std::move(result));
@@ -367,12 +380,12 @@ void Server::on_persisted(raft::Ready rd, PersistResult result) {
         disk_full_error_ = status.to_string();
         last_write_error_ = disk_full_error_;
         auto shared = std::make_shared<raft::Ready>(std::move(rd));
+        RAFTKV_ASSERT(result.job.has_value(), "a full-disk failure hands the job back");
+        auto job = std::make_shared<PersistJob>(std::move(*result.job));
         timer_retry_persist_.expires_after(kDiskFullRetryDelay);
-        timer_retry_persist_.async_wait([this, shared](const asio::error_code& ec) {
+        timer_retry_persist_.async_wait([this, shared, job](const asio::error_code& ec) {
             if (ec) return;
-            PersistJob job{.snapshot = shared->snapshot, .entries = shared->entries,
-                           .hard_state = shared->hard_state};
-            disk_->persist(std::move(job), [this, shared](PersistResult r) {
+            disk_->persist(std::move(*job), [this, shared](PersistResult r) {
                 on_persisted(std::move(*shared), std::move(r));
             });
         });
@@ -399,8 +412,6 @@ void Server::on_persisted(raft::Ready rd, PersistResult result) {
     if (rd.snapshot) {
         RAFTKV_ASSERT(result.snapshot_file.has_value(), "snapshot persisted without its file");
         storage_->apply_snapshot(rd.snapshot->meta, std::move(*result.snapshot_file));
-        Status s = state_.restore(rd.snapshot->data);
-        RAFTKV_ASSERT(s.is_ok(), "snapshot from the leader does not load: {}", s.to_string());
         applied_ = rd.snapshot->meta.index;
         snapshot_index_ = applied_;
         log_bytes_since_snapshot_ = 0;
