@@ -94,6 +94,36 @@ class Session {
     std::optional<client::Connection> conn_;
 };
 
+// The shell's shortcuts for the cluster's administration commands (RAFT ...,
+// server_commands.cc): "status", "leader 2", "snapshot", "addnode 4
+// 127.0.0.1:7004", "removenode 4". They are not kv commands, so they cannot
+// hide one.
+struct Shortcut {
+    std::string_view word;
+    std::string_view subcommand;
+    std::size_t args;  // arguments after the word
+    std::string_view summary;
+};
+constexpr Shortcut kShortcuts[] = {
+    {"status", "STATUS", 0, "the Raft state of this server (RAFT STATUS)"},
+    {"leader", "TRANSFER-LEADER", 1, "leader ID: hand the leadership to server ID"},
+    {"snapshot", "SNAPSHOT", 0, "take a snapshot on this server now"},
+    {"addnode", "ADDNODE", 2, "addnode ID HOST:PORT[@PEERPORT]: add a server"},
+    {"removenode", "REMOVENODE", 1, "removenode ID: remove a server"},
+};
+
+// Rewrites a shortcut into its RAFT command; other lines are left alone.
+void expand_shortcut(std::vector<std::string>* args) {
+    const std::string name = lower((*args)[0]);
+    for (const Shortcut& s : kShortcuts) {
+        if (name != s.word || args->size() != s.args + 1) continue;
+        std::vector<std::string> expanded = {"RAFT", std::string(s.subcommand)};
+        expanded.insert(expanded.end(), args->begin() + 1, args->end());
+        *args = std::move(expanded);
+        return;
+    }
+}
+
 // What a line of input asks for, before anything is sent.
 enum class LineAction { kSkip, kQuit, kHelp, kSend, kInvalid };
 
@@ -110,7 +140,8 @@ LineAction classify(const Result<std::vector<std::string>>& args) {
 // a command could not be delivered.
 bool run_line(Session& session, std::string_view line, OutputMode mode, std::ostream& out,
               std::ostream& err, bool* failed) {
-    const Result<std::vector<std::string>> args = split_line(line);
+    Result<std::vector<std::string>> args = split_line(line);
+    if (args && !args->empty()) expand_shortcut(&*args);
     switch (classify(args)) {
         case LineAction::kSkip:
             return true;
@@ -146,6 +177,7 @@ char* complete_command(const char* text, int state) {
         words.clear();
         for (const kv::CommandInfo& info : kv::all_commands()) words.emplace_back(info.name);
         for (const char* w : {"help", "quit", "exit"}) words.emplace_back(w);
+        for (const Shortcut& sc : kShortcuts) words.emplace_back(sc.word);
         std::sort(words.begin(), words.end());
     }
     const std::string_view typed(text);
@@ -235,6 +267,10 @@ std::string help_text(std::string_view topic) {
             "      \"quit\" to exit\n\n";
         for (const kv::CommandInfo& info : kv::all_commands()) {
             out += fmt::format("  {:<10} {}\n", info.name, info.summary);
+        }
+        out += "\n  the cluster (RAFT commands):\n";
+        for (const Shortcut& sc : kShortcuts) {
+            out += fmt::format("  {:<10} {}\n", sc.word, sc.summary);
         }
         return out;
     }

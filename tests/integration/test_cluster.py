@@ -358,3 +358,15 @@ def test_nodes_join_under_load_and_two_are_removed(make_cluster, tmp_path):
         f.execute_command("READONLY")
         last = max(acked, key=lambda k: int(acked[k]))
         wait_for(lambda: f.get(last) == acked[last].encode(), 15, f"node {node.node_id} to catch up")
+
+
+def test_shell_shortcuts_administer_the_cluster(make_cluster):
+    c = make_cluster(3).start()
+    leader = c.leader()
+    target = c.followers(leader)[0]
+    out = subprocess.run([RAFTKV, "cli", "-p", str(leader.port)],
+                         input=f"status\nleader {target.node_id}\n", capture_output=True,
+                         text=True, timeout=20)
+    assert "raft_role:leader" in out.stdout, out
+    assert "OK" in out.stdout, out
+    assert c.leader(exclude=(leader.node_id,)).node_id == target.node_id
