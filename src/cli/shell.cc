@@ -231,7 +231,13 @@ int run_interactive(const ShellOptions& options, OutputMode mode) {
 int run_one_shot(const ShellOptions& options, OutputMode mode, std::ostream& out,
                  std::ostream& err) {
     RAFTKV_ASSERT(!options.command.empty());
-    Session session(options);
+    // One command: no session. Registering one would cost a log entry and
+    // keep a session for an hour per invocation (a script looping over
+    // one-shot writes would crowd out other clients' sessions); such a write
+    // is not retried, and a lost reply is reported as such.
+    ShellOptions single = options;
+    single.sessions = false;
+    Session session(single);
     std::optional<resp::Reply> reply = session.call(options.command, err);
     if (!reply) return 1;
     out << format_reply(*reply, mode) << std::flush;
