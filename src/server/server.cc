@@ -708,16 +708,18 @@ raft::Proposal Server::propose_internal(std::vector<std::string> args) {
     return p;
 }
 
-void Server::redirect(net::ClientConnection& conn, std::uint64_t slot) {
-    ++stats_.redirects;
-    resp::ReplyWriter out(conn.reply_buffer(slot));
+std::string Server::redirect_error() const {
     const std::optional<NodeAddress> leader = address_of(node_->leader());
     if (leader && node_->leader() != self_.id) {
         // Redis Cluster's redirect: every key lives in slot 0's owner here.
-        out.error(fmt::format("MOVED 0 {}", leader->client_address()));
-    } else {
-        out.error("CLUSTERDOWN no leader is known yet; try again shortly");
+        return fmt::format("MOVED 0 {}", leader->client_address());
     }
+    return "CLUSTERDOWN no leader is known yet; try again shortly";
+}
+
+void Server::redirect(net::ClientConnection& conn, std::uint64_t slot) {
+    ++stats_.redirects;
+    resp::ReplyWriter(conn.reply_buffer(slot)).error(redirect_error());
     conn.finish(slot);
 }
 

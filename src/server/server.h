@@ -159,8 +159,11 @@ private:
                             std::vector<std::string>& args);
     std::string info(std::string_view section) const;
     void cluster(const std::vector<std::string>& args, resp::ReplyWriter& out) const;
-    bool raft_command(net::ClientConnection& conn, std::uint64_t slot,
-                      const std::vector<std::string>& args, resp::ReplyWriter& out);
+    void raft_command(const std::vector<std::string>& args, resp::ReplyWriter& out);
+    void add_node(raft::NodeId id, const std::string& address, resp::ReplyWriter& out);
+    // -MOVED to the leader, or -CLUSTERDOWN while none is known (without
+    // the leading '-').
+    std::string redirect_error() const;
 
     ServerConfig config_;
     NodeAddress self_;

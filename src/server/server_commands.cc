@@ -394,16 +394,32 @@ void Server::cluster(const std::vector<std::string>& args, resp::ReplyWriter& ou
     }
 }
 
-// RAFT subcommands. Returns false when the reply is left for later (a
-// command that waits), true when `out` holds it and the slot may finish.
-bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
-                          const std::vector<std::string>& args, resp::ReplyWriter& out) {
-    (void)conn;
-    (void)slot;
+namespace {
+
+// A node id argument: a positive integer, or nullopt.
+std::optional<raft::NodeId> parse_node_id(const std::string& arg) {
+    char* end = nullptr;
+    const unsigned long long id = std::strtoull(arg.c_str(), &end, 10);
+    if (arg.empty() || *end != '\0' || id == 0) return std::nullopt;
+    return raft::NodeId(id);
+}
+
+// The refusal prefix for a membership change: TRYAGAIN when waiting helps.
+std::string_view refusal_prefix(raft::Refusal r) {
+    return r == raft::Refusal::kConfigChangePending ? "TRYAGAIN" : "ERR";
+}
+
+}  // namespace
+
+// RAFT subcommands. All but STATUS and SNAPSHOT act through the leader; a
+// follower redirects them there.
+void Server::raft_command(const std::vector<std::string>& args, resp::ReplyWriter& out) {
     const std::string sub = ascii_lower(args[1]);
     if (sub == "status" && args.size() == 2) {
         out.bulk(info("raft"));
-    } else if (sub == "snapshot" && args.size() == 2) {
+        return;
+    }
+    if (sub == "snapshot" && args.size() == 2) {
         if (is_snapshot_running_) {
             out.error("ERR a snapshot is being taken already");
         } else if (applied_ <= snapshot_index_) {
@@ -414,106 +430,79 @@ bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
             maybe_snapshot(/*force=*/true);
             out.simple("OK");
         }
-    } else if (sub == "addnode" && args.size() == 4) {
-        char* end = nullptr;
-        const unsigned long long id = std::strtoull(args[2].c_str(), &end, 10);
-        if (args[2].empty() || *end != '\0' || id == 0) {
-            out.error("ERR the node id must be a positive integer");
-            return true;
-        }
-        auto parsed = parse_cluster(fmt::format("{}={}", id, args[3]));
-        if (!parsed) {
-            out.error("ERR " + parsed.error().message());
-            return true;
-        }
-        if (node_->role() != raft::Role::kLeader) {
-            const std::optional<NodeAddress> leader = address_of(node_->leader());
-            out.error(leader
-                          ? fmt::format("MOVED 0 {}", leader->client_address())
-                          : std::string("CLUSTERDOWN no leader is known yet; try again shortly"));
-            return true;
-        }
-        const NodeAddress& added = (*parsed)[0];
-        if (!node_->membership().contains(added.id)) {
-            // §d4.2.1: as a learner first; promote_caught_up_learners makes
-            // it a voter once it has the log. Its address goes in the log
-            // first, so that every server can reach and redirect to it.
-            const raft::Proposal p =
-                node_->change_membership(raft::MembershipChange::kAddLearner, added.id);
-            if (!p.ok()) {
-                out.error(fmt::format(
-                    "{} cannot add node {}: {}",
-                    p.refusal == raft::Refusal::kConfigChangePending ? "TRYAGAIN" : "ERR", id,
-                    raft::refusal_name(p.refusal)));
-                return true;
-            }
-            propose_internal({"RAFTKV.ADDRESS", std::to_string(id), added.host,
-                              std::to_string(added.port), std::to_string(added.peer_port)});
-            join_addresses_[added.id] = added;
-            update_peers();
-            spdlog::info("adding node {} at {} as a learner", id, added.client_address());
-        }
-        // The members' addresses, so that the new server can reach them.
-        const std::vector<NodeAddress> members = member_addresses();
-        out.array_header(members.size());
-        for (const NodeAddress& m : members) {
-            out.bulk(fmt::format("{}={}:{}@{}", m.id.value, m.host, m.port, m.peer_port));
-        }
-    } else if (sub == "removenode" && args.size() == 3) {
-        char* end = nullptr;
-        const unsigned long long id = std::strtoull(args[2].c_str(), &end, 10);
-        if (args[2].empty() || *end != '\0' || id == 0) {
-            out.error("ERR the node id must be a positive integer");
-            return true;
-        }
-        if (node_->role() != raft::Role::kLeader) {
-            const std::optional<NodeAddress> leader = address_of(node_->leader());
-            out.error(leader
-                          ? fmt::format("MOVED 0 {}", leader->client_address())
-                          : std::string("CLUSTERDOWN no leader is known yet; try again shortly"));
-            return true;
-        }
-        const raft::Proposal p =
-            node_->change_membership(raft::MembershipChange::kRemove, raft::NodeId(id));
-        if (!p.ok()) {
-            out.error(fmt::format("{} cannot remove node {}: {}",
-                                  p.refusal == raft::Refusal::kConfigChangePending ? "TRYAGAIN"
-                                                                                  : "ERR",
-                                  id, raft::refusal_name(p.refusal)));
-        } else {
-            schedule_pump();
-            out.simple("OK");
-        }
-    } else if (sub == "transfer-leader" && args.size() == 3) {
-        char* end = nullptr;
-        const unsigned long long id = std::strtoull(args[2].c_str(), &end, 10);
-        if (args[2].empty() || *end != '\0' || id == 0) {
-            out.error("ERR the node id must be a positive integer");
-            return true;
-        }
-        if (node_->role() != raft::Role::kLeader) {
-            const std::optional<NodeAddress> leader = address_of(node_->leader());
-            if (leader) {
-                out.error(fmt::format("MOVED 0 {}", leader->client_address()));
-            } else {
-                out.error("CLUSTERDOWN no leader is known yet; try again shortly");
-            }
-            return true;
-        }
-        const raft::Refusal r = node_->transfer_leadership(raft::NodeId(id));
-        if (r != raft::Refusal::kOk) {
-            out.error(fmt::format("ERR cannot transfer the leadership to node {}: {}", id,
-                                  raft::refusal_name(r)));
-        } else {
-            schedule_pump();
-            out.simple("OK");
-        }
-    } else {
+        return;
+    }
+    const bool known = (sub == "addnode" && args.size() == 4) ||
+                       (sub == "removenode" && args.size() == 3) ||
+                       (sub == "transfer-leader" && args.size() == 3);
+    if (!known) {
         out.error(fmt::format(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try RAFT HELP.",
             std::string_view(args[1])));
+        return;
     }
-    return true;
+    const std::optional<raft::NodeId> id = parse_node_id(args[2]);
+    if (!id) {
+        out.error("ERR the node id must be a positive integer");
+        return;
+    }
+    if (node_->role() != raft::Role::kLeader) {
+        out.error(redirect_error());
+        return;
+    }
+    if (sub == "transfer-leader") {
+        const raft::Refusal r = node_->transfer_leadership(*id);
+        if (r != raft::Refusal::kOk) {
+            out.error(fmt::format("ERR cannot transfer the leadership to node {}: {}", id->value,
+                                  raft::refusal_name(r)));
+            return;
+        }
+        schedule_pump();
+        out.simple("OK");
+    } else if (sub == "removenode") {
+        const raft::Proposal p = node_->change_membership(raft::MembershipChange::kRemove, *id);
+        if (!p.ok()) {
+            out.error(fmt::format("{} cannot remove node {}: {}", refusal_prefix(p.refusal),
+                                  id->value, raft::refusal_name(p.refusal)));
+            return;
+        }
+        schedule_pump();
+        out.simple("OK");
+    } else {
+        add_node(*id, args[3], out);
+    }
+}
+
+// RAFT ADDNODE id host:port[@peerport]: idempotent, so a joining server may
+// retry it; replies with every member's addresses (the joiner needs them).
+void Server::add_node(raft::NodeId id, const std::string& address, resp::ReplyWriter& out) {
+    auto parsed = parse_cluster(fmt::format("{}={}", id.value, address));
+    if (!parsed) {
+        out.error("ERR " + parsed.error().message());
+        return;
+    }
+    const NodeAddress& added = (*parsed)[0];
+    if (!node_->membership().contains(id)) {
+        // §d4.2.1: as a learner first; promote_caught_up_learners makes it a
+        // voter once it has the log. Its address goes in the log too, so that
+        // every server can reach and redirect to it.
+        const raft::Proposal p = node_->change_membership(raft::MembershipChange::kAddLearner, id);
+        if (!p.ok()) {
+            out.error(fmt::format("{} cannot add node {}: {}", refusal_prefix(p.refusal),
+                                  id.value, raft::refusal_name(p.refusal)));
+            return;
+        }
+        propose_internal({"RAFTKV.ADDRESS", std::to_string(id.value), added.host,
+                          std::to_string(added.port), std::to_string(added.peer_port)});
+        join_addresses_[id] = added;
+        update_peers();
+        spdlog::info("adding node {} at {} as a learner", id.value, added.client_address());
+    }
+    const std::vector<NodeAddress> members = member_addresses();
+    out.array_header(members.size());
+    for (const NodeAddress& m : members) {
+        out.bulk(fmt::format("{}={}:{}@{}", m.id.value, m.host, m.port, m.peer_port));
+    }
 }
 
 bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
@@ -555,7 +544,7 @@ bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
     } else if (name == "cluster") {
         cluster(args, out);
     } else if (name == "raft") {
-        if (!raft_command(conn, slot, args, out)) return true;
+        raft_command(args, out);
     } else if (name == "readonly") {
         conn.readonly = true;
         out.simple("OK");
