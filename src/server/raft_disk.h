@@ -8,8 +8,7 @@
 // job, so group commit happens by itself), and posts each completion to the
 // loop executor. It owns the Wal, the hard state file and the snapshot
 // directory; nothing else writes there while it runs. It does not decide
-// anything Raft: the server does, from the completions. Replaces LogSyncer
-// (log_syncer.h) in the replicated server. Layouts: docs/wal_format.md,
+// anything Raft: the server does, from the completions. Layouts: docs/wal_format.md,
 // docs/snapshot_format.md; the data directory: raft_recovery.h.
 #pragma once
 
