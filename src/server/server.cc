@@ -30,6 +30,10 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 // not decided within this time (the new leader may still commit it).
 constexpr auto kWriteDecisionTimeout = std::chrono::seconds(10);
 constexpr auto kDiskFullRetryDelay = std::chrono::milliseconds(100);
+// A ReadIndex read not confirmed within this time is answered -TRYAGAIN.
+constexpr auto kReadTimeout = std::chrono::seconds(10);
+// A joining server that has heard from no leader this long asks again.
+constexpr auto kJoinRetryDelay = std::chrono::seconds(5);
 
 // Takes an exclusive lock on DATA_DIR/LOCK so that two servers never share
 // one data directory. The lock dies with the process.
@@ -79,7 +83,7 @@ Result<std::unique_ptr<Server>> Server::open(ServerConfig config) {
     RAFTKV_RETURN_IF_ERROR(server->bind());
     RAFTKV_RETURN_IF_ERROR(server->open_peers());
     if (!server->config_.join.empty() && server->is_fresh_) {
-        RAFTKV_RETURN_IF_ERROR(server->join_cluster());
+        RAFTKV_RETURN_IF_ERROR(server->join_cluster(std::chrono::seconds(30)));
     }
     return server;
 }
@@ -173,7 +177,7 @@ std::uint16_t Server::port() const { return acceptor_.local_endpoint().port(); }
 
 std::uint16_t Server::peer_port() const { return peers_ ? peers_->port() : 0; }
 
-Status Server::join_cluster() {
+Status Server::join_cluster(std::chrono::seconds patience) {
     const std::size_t colon = config_.join.rfind(':');
     const std::string host = config_.join.substr(0, colon);
     const int port = colon == std::string::npos ? 0 : std::atoi(config_.join.c_str() + colon + 1);
@@ -183,7 +187,7 @@ Status Server::join_cluster() {
     const std::vector<std::string> request = {
         "RAFT", "ADDNODE", std::to_string(self_.id.value),
         fmt::format("{}:{}@{}", self_.host, self_.port, peer_port())};
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    const auto deadline = std::chrono::steady_clock::now() + patience;
     std::string last_error;
     while (std::chrono::steady_clock::now() < deadline) {
         auto conn = client::Connection::connect(host, static_cast<std::uint16_t>(port),
@@ -214,15 +218,18 @@ Status Server::join_cluster() {
                 }
                 peers_->set_peers(peers);
                 known_peers_ = std::move(peers);
-                spdlog::info("joined the cluster through {}: {} other members", config_.join,
-                             join_addresses_.size());
+                spdlog::info("asked to join the cluster through {}: {} other members",
+                             config_.join, join_addresses_.size());
+                // The leader may lose its place before the addition commits;
+                // ask again until its log reaches us (on_tick).
+                join_retry_at_ = std::chrono::steady_clock::now() + kJoinRetryDelay;
                 return Status::ok();
             }
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));  // before the loop runs
     }
-    return Status::errorf(Code::kIoError, "could not join the cluster through {} in 30 s: {}",
-                          config_.join, last_error);
+    return Status::errorf(Code::kIoError, "could not join the cluster through {} in {} s: {}",
+                          config_.join, patience.count(), last_error);
 }
 
 Status Server::open_peers() {
@@ -278,7 +285,16 @@ void Server::schedule_tick() {
 void Server::on_tick() {
     node_->tick();
     promote_caught_up_learners();
+    if (join_retry_at_ && std::chrono::steady_clock::now() >= *join_retry_at_) {
+        if (node_->log().last_index() > raft::Index(0) || node_->leader() != raft::NodeId(0)) {
+            join_retry_at_.reset();  // a leader reached us: we are in
+        } else if (Status s = join_cluster(std::chrono::seconds(2)); !s.is_ok()) {
+            spdlog::warn("still joining: {}", s.to_string());
+            join_retry_at_ = std::chrono::steady_clock::now() + kJoinRetryDelay;
+        }
+    }
     expire_pending_writes();
+    expire_reads();
     schedule_pump();
 }
 
@@ -355,6 +371,7 @@ void Server::pump() {
                 RAFTKV_ASSERT(s.is_ok(), "snapshot from the leader does not load: {}",
                               s.to_string());
                 installed = rd.snapshot->meta;
+                installing_snapshot_ = true;
             }
             PersistJob job{.snapshot = std::move(rd.snapshot), .entries = rd.entries,
                            .hard_state = rd.hard_state};
@@ -413,11 +430,15 @@ void Server::on_persisted(raft::Ready rd, PersistResult result) {
         RAFTKV_ASSERT(result.snapshot_file.has_value(), "snapshot persisted without its file");
         storage_->apply_snapshot(rd.snapshot->meta, std::move(*result.snapshot_file));
         applied_ = rd.snapshot->meta.index;
+        installing_snapshot_ = false;
         snapshot_index_ = applied_;
         log_bytes_since_snapshot_ = 0;
         ++stats_.snapshots_installed;
         spdlog::info("installed a snapshot from the leader at index {} ({} keys)",
                      applied_.value, state_.key_count());
+        // Writes the snapshot covers are decided without apply(): their
+        // waiting reads go on (a follower redirects them).
+        serve_unblocked_reads();
     }
     if (!rd.entries.empty()) {
         storage_->append(rd.entries);
@@ -512,7 +533,8 @@ void Server::apply(const raft::Entry& e) {
 
 void Server::expire_pending_writes() {
     if (pending_writes_.empty()) return;
-    if (!node_->membership().contains(self_.id) && !node_->membership().voters.empty()) {
+    if (!node_->membership().contains(self_.id) && !node_->membership().voters.empty() &&
+        node_->role() != raft::Role::kLeader) {
         // Removed from the cluster: no more entries come here, so the fate
         // of these writes will not be learned here.
         fail_pending_writes_uncertain("this server was removed from the cluster before they "
@@ -534,6 +556,47 @@ void Server::expire_pending_writes() {
             conn->finish(p.slot);
         }
         it = pending_writes_.erase(it);
+    }
+    serve_unblocked_reads();
+}
+
+void Server::serve_unblocked_reads() {
+    std::vector<WaitingRead> ready;
+    for (auto it = waiting_reads_.begin(); it != waiting_reads_.end();) {
+        if (it->first <= applied_.value || !pending_writes_.contains(raft::Index(it->first))) {
+            ready.push_back(std::move(it->second));
+            it = waiting_reads_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (WaitingRead& r : ready) {
+        std::shared_ptr<net::ClientConnection> conn = r.conn.lock();
+        if (!conn || !conn->is_open()) continue;
+        const std::string name = ascii_lower(r.args[0]);
+        execute(*conn, r.slot, name, kv::find_command(name), r.args);
+        conn->resume_requests();
+    }
+}
+
+// A ReadIndex read not confirmed in time (the leader cannot reach a
+// majority, or its disk is full and its loop waits) is answered -TRYAGAIN:
+// true, as it was not served.
+void Server::expire_reads() {
+    if (reads_in_flight_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
+        if (it->second.deadline > now) {
+            ++it;
+            continue;
+        }
+        if (auto conn = it->second.conn.lock(); conn && conn->is_open()) {
+            resp::ReplyWriter(conn->reply_buffer(it->second.slot))
+                .error("TRYAGAIN the read was not served: the leadership could not be confirmed "
+                       "in time");
+            conn->finish(it->second.slot);
+        }
+        it = reads_in_flight_.erase(it);
     }
 }
 
@@ -795,7 +858,8 @@ void Server::start_read(net::ClientConnection& conn, std::uint64_t slot,
         return;
     }
     reads_in_flight_.emplace(std::move(context),
-                             WaitingRead{std::move(args), conn.weak_from_this(), slot});
+                             WaitingRead{std::move(args), conn.weak_from_this(), slot,
+                                         std::chrono::steady_clock::now() + kReadTimeout});
     schedule_pump();
 }
 
@@ -814,7 +878,7 @@ void Server::serve_waiting_reads(std::uint64_t ready_through) {
 }
 
 void Server::maybe_snapshot(bool force) {
-    if (is_snapshot_running_) return;
+    if (is_snapshot_running_ || installing_snapshot_) return;
     if (!force && log_bytes_since_snapshot_ < config_.snapshot_log_bytes) return;
     if (applied_ <= snapshot_index_) return;
     const std::optional<raft::Term> term = storage_->term(applied_);

@@ -86,6 +86,7 @@ private:
         std::vector<std::string> args;
         std::weak_ptr<net::ClientConnection> conn;
         std::uint64_t slot = 0;
+        std::chrono::steady_clock::time_point deadline;  // ReadIndex reads only
     };
     struct Stats {
         std::uint64_t connections_received = 0;
@@ -126,6 +127,10 @@ private:
     void send_messages(std::vector<raft::Message>& messages);
     void apply(const raft::Entry& entry);
     void expire_pending_writes();
+    void expire_reads();
+    // Runs the reads that waited for a write no longer pending here (applied,
+    // answered, or expired).
+    void serve_unblocked_reads();
     void fail_pending_writes_uncertain(std::string_view why);
 
     bool has_pending_write(const net::ClientConnection& conn) const;
@@ -143,8 +148,10 @@ private:
     void announce_addresses();
     // Proposes a command of the server's own (no client waits for it).
     raft::Proposal propose_internal(std::vector<std::string> args);
-    // --join: asks the cluster at config_.join to add this server.
-    Status join_cluster();
+    // --join: asks the cluster at config_.join to add this server, retrying
+    // for `patience`. Blocks: at start, or from a tick while nothing reached
+    // this server yet (it serves nothing then).
+    Status join_cluster(std::chrono::seconds patience);
     // Runs the reads waiting for an index <= ready_through, in index order.
     void serve_waiting_reads(std::uint64_t ready_through);
     // Takes a snapshot when the log since the last one passed
@@ -186,9 +193,13 @@ private:
     bool pump_posted_ = false;
     bool update_peers_posted_ = false;
     bool is_fresh_ = false;  // no term and no log at start
+    std::optional<std::chrono::steady_clock::time_point> join_retry_at_;
     std::vector<net::PeerAddress> known_peers_;
     std::map<raft::NodeId, NodeAddress> join_addresses_;  // told by the leader at --join
     bool persisting_ = false;
+    // A snapshot from the leader is loaded into state_ but not yet durable:
+    // no snapshot of ours may be taken from state_ meanwhile.
+    bool installing_snapshot_ = false;
     raft::Role last_role_ = raft::Role::kFollower;
 
     raft::Index applied_;

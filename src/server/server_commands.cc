@@ -422,6 +422,8 @@ void Server::raft_command(const std::vector<std::string>& args, resp::ReplyWrite
     if (sub == "snapshot" && args.size() == 2) {
         if (is_snapshot_running_) {
             out.error("ERR a snapshot is being taken already");
+        } else if (installing_snapshot_) {
+            out.error("TRYAGAIN a snapshot from the leader is being installed");
         } else if (applied_ <= snapshot_index_) {
             out.error(fmt::format("ERR nothing to snapshot: the snapshot at index {} covers "
                                   "everything applied",

@@ -370,3 +370,27 @@ def test_shell_shortcuts_administer_the_cluster(make_cluster):
     assert "raft_role:leader" in out.stdout, out
     assert "OK" in out.stdout, out
     assert c.leader(exclude=(leader.node_id,)).node_id == target.node_id
+
+
+def test_a_pipelined_read_behind_an_undecided_write_is_answered(make_cluster):
+    """SET then GET in one pipeline, on a leader that loses its followers:
+    the SET ends -UNCERTAIN (its fate cannot be known here), and the GET that
+    waited behind it is answered too instead of hanging."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    followers = c.followers(leader)
+    for f in followers:
+        f.proc.send_signal(signal.SIGSTOP)
+    try:
+        r = leader.client(socket_timeout=30)
+        p = r.pipeline(transaction=False)
+        p.set("k", "v")
+        p.get("k")
+        replies = p.execute(raise_on_error=False)
+        assert "UNCERTAIN" in str(replies[0]), replies
+        assert isinstance(replies[1], redis.exceptions.ResponseError), replies
+        assert "CLUSTERDOWN" in str(replies[1]) or "TRYAGAIN" in str(replies[1]), replies
+    finally:
+        for f in followers:
+            f.proc.send_signal(signal.SIGCONT)
+    c.leader(timeout=15)
