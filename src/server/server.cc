@@ -121,6 +121,29 @@ Status Server::recover() {
     }
     is_fresh_ = recovered->hard_state.term == raft::Term(0) &&
                 storage_->last_index() == raft::Index(0);
+    // The founding configuration is recorded at the first start, so that a
+    // later start with other --cluster flags cannot change the configuration
+    // at index 0 under the cluster's feet (the log holds later ones).
+    const std::filesystem::path founding_path = config_.data_dir / "founding";
+    if (Result<std::string> bytes = storage::read_file(founding_path); bytes) {
+        std::optional<raft::Membership> recorded = raft::decode_membership(*bytes);
+        if (!recorded) {
+            return Status::errorf(Code::kCorruption, "{}: not a valid membership record",
+                                  founding_path.string());
+        }
+        if (*recorded != founding && config_.join.empty()) {
+            spdlog::warn("--cluster ({}) differs from the founding configuration recorded in "
+                         "{} ({}); the recorded one is used",
+                         raft::to_string(founding), founding_path.string(),
+                         raft::to_string(*recorded));
+        }
+        founding = std::move(*recorded);
+    } else if (bytes.error().code() == Code::kNotFound) {
+        RAFTKV_RETURN_IF_ERROR(
+            storage::write_file_atomic(founding_path, raft::encode_membership(founding)));
+    } else {
+        return bytes.error();
+    }
     if (snapshot_index_ > raft::Index(0) && storage_->snapshot_meta().membership.voters.empty()) {
         // A snapshot written before membership was recorded (format 1): the
         // configuration then was the founding one.

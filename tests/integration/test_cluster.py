@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 import redis
@@ -394,3 +395,26 @@ def test_a_pipelined_read_behind_an_undecided_write_is_answered(make_cluster):
         for f in followers:
             f.proc.send_signal(signal.SIGCONT)
     c.leader(timeout=15)
+
+
+def test_the_founding_configuration_is_recorded_and_wins_over_flags(make_cluster):
+    """A server restarted with a --cluster naming only itself must not lead
+    alone: the configuration it founded with is in its data directory."""
+    c = make_cluster(3).start()
+    c.leader().client().set("k", "v")
+    for node in c.nodes:
+        assert node.stop() == 0
+    one = c.nodes[0]
+    one.spec = f"1=127.0.0.1:{one.port}"
+    one.start()
+    wait_for(lambda: "the recorded one is used" in one.read_log(), 10, "the warning")
+    # Bounded observation: alone, it cannot win an election of three voters.
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        assert one.raft_info()["raft_role"] != "leader"
+        time.sleep(0.05)
+    for node in c.nodes[1:]:
+        node.start()
+    leader = c.leader(timeout=15)
+    assert leader.client().get("k") == b"v"
+    assert "voters=[1 2 3]" in leader.raft_info()["raft_voters"]
