@@ -1,8 +1,9 @@
 // commands.cc — the kv command table and the data-independent checks.
 //
-// Semantics follow Redis 7 (reply types, error texts), compared with the Redis
-// command docs. Deliberate differences are in the summaries and in
-// docs/command_format.md: no key expiry, and the tutorial's `delete` and `data`.
+// Semantics follow Redis 7 (reply types, error texts), plus SET's IFEQ from
+// Redis 8.4, compared with the Redis command docs. Deliberate differences are
+// in the summaries and in docs/command_format.md: no key expiry, and the
+// tutorial's `delete` and `data`.
 #include "kv/commands.h"
 
 #include <fmt/format.h>
@@ -21,9 +22,10 @@ using enum CommandId;
 constexpr std::array<CommandInfo, 21> kTable = {{
     // Writes.
     {"set", -3, kWrite, "write denyoom", 1, 1, 1,
-     "Set a key to a string value; NX/XX make it conditional, GET returns the old value; "
-     "KEEPTTL is accepted and does nothing, expiry options (EX PX EXAT PXAT) are not supported",
-     "key value [NX | XX] [GET] [KEEPTTL]", kSet},
+     "Set a key to a string value; NX/XX make it conditional on the key's existence, IFEQ on "
+     "its current value (compare-and-set), GET returns the old value; KEEPTTL is accepted and "
+     "does nothing, expiry options (EX PX EXAT PXAT) are not supported",
+     "key value [NX | XX | IFEQ match-value] [GET] [KEEPTTL]", kSet},
     {"del", -2, kWrite, "write", 1, -1, 1, "Delete keys; replies with how many existed",
      "key [key ...]", kDel},
     {"mset", -3, kWrite, "write denyoom", 1, -1, 2, "Set several keys at once, atomically",
@@ -238,10 +240,13 @@ std::string_view parse_set_options(std::span<const std::string> args, SetOptions
     *opts = SetOptions{};
     for (std::size_t i = 3; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if (equals_nocase(a, "nx") && !opts->xx) {
+        if (equals_nocase(a, "nx") && !opts->xx && !opts->ifeq) {
             opts->nx = true;
-        } else if (equals_nocase(a, "xx") && !opts->nx) {
+        } else if (equals_nocase(a, "xx") && !opts->nx && !opts->ifeq) {
             opts->xx = true;
+        } else if (equals_nocase(a, "ifeq") && i + 1 < args.size() && !opts->nx && !opts->xx &&
+                   !opts->ifeq) {
+            opts->ifeq = std::string_view(args[++i]);
         } else if (equals_nocase(a, "get")) {
             opts->get = true;
         } else if (equals_nocase(a, "keepttl")) {

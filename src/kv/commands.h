@@ -89,8 +89,13 @@ struct SetOptions {
     bool nx = false;   // only set if the key does not exist
     bool xx = false;   // only set if the key exists
     bool get = false;  // reply with the old value
+    // IFEQ (Redis 8.4): only set if the key exists and its value equals these
+    // bytes exactly. Borrows from args.
+    std::optional<std::string_view> ifeq;
 };
-// SET key value [NX | XX] [GET] [KEEPTTL]; expiry options are rejected.
+// SET key value [NX | XX | IFEQ match-value] [GET] [KEEPTTL]; the conditions
+// exclude each other (a second one is a syntax error, as is IFEQ without its
+// value); expiry options are rejected.
 std::string_view parse_set_options(std::span<const std::string> args, SetOptions* opts);
 
 struct ScanOptions {

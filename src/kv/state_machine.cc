@@ -238,12 +238,14 @@ void StateMachine::set(std::span<const std::string> args, resp::ReplyWriter& out
         std::string_view err = parse_set_options(args, &opts);
         RAFTKV_ASSERT(err.empty(), "check() passed a bad SET: {}", err);
     }
-    if (!opts.nx && !opts.xx && !opts.get) {  // the hot path
+    if (!opts.nx && !opts.xx && !opts.ifeq && !opts.get) {  // the hot path
         put(args[1], args[2]);
         return out.simple("OK");
     }
     KeyTable::Entry* e = table_.find(args[1]);
-    bool do_set = !(opts.nx && e != nullptr) && !(opts.xx && e == nullptr);
+    // Every key holds a string, so IFEQ never meets Redis's WRONGTYPE case.
+    bool do_set = !(opts.nx && e != nullptr) && !(opts.xx && e == nullptr) &&
+                  !(opts.ifeq && (e == nullptr || e->value != *opts.ifeq));
     if (opts.get) {
         // Reply before the value changes: GET returns the old value.
         if (e == nullptr) {

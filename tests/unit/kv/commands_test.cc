@@ -56,6 +56,11 @@ TEST(Commands, CheckRepliesOnlyOnError) {
         {{"SET", "k", "v", "nx", "get", "keepttl"}, ""},
         {{"set", "k"}, "-ERR wrong number of arguments for 'set' command\r\n"},
         {{"set", "k", "v", "nx", "xx"}, "-ERR syntax error\r\n"},
+        {{"set", "k", "v", "ifeq", "old", "get"}, ""},
+        {{"set", "k", "v", "ifeq", "nx"}, ""},  // "nx" is the value to match
+        {{"set", "k", "v", "ifeq", "old", "nx"}, "-ERR syntax error\r\n"},
+        {{"set", "k", "v", "xx", "ifeq", "old"}, "-ERR syntax error\r\n"},
+        {{"set", "k", "v", "ifeq"}, "-ERR syntax error\r\n"},
         {{"set", "k", "v", "ex", "10"}, "-ERR raftkv does not support key expiry (EX)\r\n"},
         {{"GET", "k", "x"}, "-ERR wrong number of arguments for 'get' command\r\n"},
         {{"mset", "a", "1", "b"}, "-ERR wrong number of arguments for 'mset' command\r\n"},

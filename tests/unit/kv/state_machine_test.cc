@@ -150,6 +150,54 @@ TEST(StateMachine, SetAndGet) {
              {{"set", "k", "2", "XX", "GET"}, bulk("1")},
              {{"get", "k"}, bulk("2")},
          }},
+        // IFEQ is Redis 8.4's compare-and-set. Every raftkv key holds a
+        // string, so Redis's WRONGTYPE reply for a key of another type has
+        // no case here.
+        {"IFEQ sets only when the value is equal",
+         {
+             {{"set", "k", "1"}, kOk},
+             {{"set", "k", "2", "IFEQ", "1"}, kOk},
+             {{"get", "k"}, bulk("2")},
+             {{"set", "k", "3", "ifeq", "1"}, kNil},
+             {{"get", "k"}, bulk("2")},
+         }},
+        {"IFEQ compares whole values, byte for byte",
+         {
+             {{"set", "k", "ab"}, kOk},
+             {{"set", "k", "x", "IFEQ", "a"}, kNil},
+             {{"set", "k", "x", "IFEQ", "abc"}, kNil},
+             {{"set", "k", "x", "IFEQ", "AB"}, kNil},
+             {{"set", "k", "x", "IFEQ", ""}, kNil},
+             {{"get", "k"}, bulk("ab")},
+             {{"set", "e", ""}, kOk},
+             {{"set", "e", "y", "IFEQ", ""}, kOk},
+             {{"get", "e"}, bulk("y")},
+         }},
+        {"IFEQ never creates a missing key",
+         {
+             {{"set", "k", "1", "IFEQ", "1"}, kNil},
+             {{"set", "k", "1", "IFEQ", ""}, kNil},
+             {{"exists", "k"}, ":0\r\n"},
+             {{"dbsize"}, ":0\r\n"},
+         }},
+        {"IFEQ GET: old value, set only if equal",
+         {
+             {{"set", "k", "1", "IFEQ", "1", "GET"}, kNil},
+             {{"exists", "k"}, ":0\r\n"},
+             {{"set", "k", "1"}, kOk},
+             {{"set", "k", "2", "GET", "IFEQ", "0"}, bulk("1")},
+             {{"get", "k"}, bulk("1")},
+             {{"set", "k", "2", "IFEQ", "1", "get", "KEEPTTL"}, bulk("1")},
+             {{"get", "k"}, bulk("2")},
+         }},
+        {"IFEQ with a NUL byte in the value",
+         {
+             {{"set", "k", std::string("a\0b", 3)}, kOk},
+             {{"set", "k", "x", "IFEQ", "a"}, kNil},
+             {{"set", "k", "x", "IFEQ", std::string("a\0c", 3)}, kNil},
+             {{"set", "k", std::string("\0", 1), "IFEQ", std::string("a\0b", 3)}, kOk},
+             {{"get", "k"}, bulk(std::string("\0", 1))},
+         }},
         {"KEEPTTL is accepted",
          {
              {{"set", "k", "1", "KEEPTTL"}, kOk},
@@ -160,6 +208,13 @@ TEST(StateMachine, SetAndGet) {
              {{"set", "k", "1", "NX", "XX"}, kSyntax},
              {{"set", "k", "1", "XX", "NX"}, kSyntax},
              {{"set", "k", "1", "bogus"}, kSyntax},
+             {{"set", "k", "1", "IFEQ", "1", "NX"}, kSyntax},
+             {{"set", "k", "1", "nx", "ifeq", "1"}, kSyntax},
+             {{"set", "k", "1", "IFEQ", "1", "XX"}, kSyntax},
+             {{"set", "k", "1", "XX", "IFEQ", "1"}, kSyntax},
+             {{"set", "k", "1", "IFEQ", "1", "IFEQ", "1"}, kSyntax},
+             {{"set", "k", "1", "IFEQ"}, kSyntax},
+             {{"set", "k", "1", "GET", "IFEQ"}, kSyntax},
              {{"set", "k", "1", "EX", "10"}, "-ERR raftkv does not support key expiry (EX)\r\n"},
              {{"set", "k", "1", "px", "10"}, "-ERR raftkv does not support key expiry (PX)\r\n"},
              {{"set", "k", "1", "EXAT", "10"},
@@ -473,7 +528,14 @@ Args random_command(std::mt19937_64& rng) {
         case 0:
             return {"set", key(), value()};
         case 1:
-            return {"set", key(), value(), rng() % 2 ? "NX" : "XX", "GET"};
+            switch (rng() % 3) {
+                case 0:
+                    return {"set", key(), value(), "NX", "GET"};
+                case 1:
+                    return {"set", key(), value(), "XX", "GET"};
+                default:
+                    return {"set", key(), value(), "IFEQ", value()};
+            }
         case 2:
             return {"del", key(), key()};
         case 3:
