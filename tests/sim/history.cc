@@ -480,8 +480,19 @@ Result<History> parse_history(std::string_view text, std::string_view source) {
 }
 
 Result<History> read_history_file(const std::filesystem::path& path) {
+    // A directory opens as a stream that reads as empty: say what it is
+    // rather than "empty history".
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        return Status::errorf(Code::kIoError, "cannot read history {}: it is a directory",
+                              path.string());
+    }
+    errno = 0;
     std::ifstream in(path, std::ios::binary);
-    if (!in) return Status::errorf(Code::kIoError, "cannot open history {}", path.string());
+    if (!in) {
+        if (errno != 0) return errno_status(errno, "cannot open history " + path.string());
+        return Status::errorf(Code::kIoError, "cannot open history {}", path.string());
+    }
     std::ostringstream buf;
     buf << in.rdbuf();
     if (in.bad()) return Status::errorf(Code::kIoError, "cannot read history {}", path.string());

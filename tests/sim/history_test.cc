@@ -313,6 +313,12 @@ TEST(HistoryFormat, FileRoundTrip) {
     Result<History> missing = read_history_file(path);
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message().find(path.string()), std::string::npos);
+    EXPECT_NE(missing.error().message().find("No such file or directory"), std::string::npos)
+        << missing.error().to_string();
+    Result<History> directory = read_history_file(path.parent_path());
+    ASSERT_FALSE(directory);
+    EXPECT_EQ(directory.error().message(), fmt::format("cannot read history {}: it is a directory",
+                                                       path.parent_path().string()));
 }
 
 }  // namespace

@@ -1,10 +1,19 @@
 // sim_main.cc — raftkv-sim: runs randomized whole-cluster simulations
-// (sim/random_run.h) by seed, and replays one.
+// (sim/random_run.h) by seed, and replays one; also checks a recorded client
+// history for linearizability.
 //
 //   raftkv-sim --seed S             one run; exit 0 if every check held, else 1
 //   raftkv-sim --seeds N --first S  runs S, S+1, ..., stops at the first failure
 //   raftkv-sim --seed S --trace     the same run, printing every event
 //   --nodes K                       forces the cluster size
+//
+//   raftkv-sim --check-history FILE [--check-steps-max N]
+//       checks a history written by the fault-injection harness
+//       (docs/history_format.md) with sim/linearizability.h and prints the
+//       verdict and the checker's report; N is the search budget per key.
+//       Exit 0: linearizable; 1: not linearizable; 2: the search gave up
+//       (verdict unknown), or the file cannot be read or does not parse.
+//       Runs no simulation: it excludes the seed options.
 //
 // A failure prints the seed, the command that replays it and the last events.
 // A core assertion aborts the process; the SIGABRT handler prints the same
@@ -16,14 +25,22 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <string>
 
+#include "sim/history.h"
+#include "sim/linearizability.h"
 #include "sim/random_run.h"
 
 namespace {
 
+using raftkv::sim::CheckOptions;
+using raftkv::sim::CheckResult;
 using raftkv::sim::Cluster;
+using raftkv::sim::History;
+using raftkv::sim::Operation;
+using raftkv::sim::Outcome;
 using raftkv::sim::RandomRunOptions;
 using raftkv::sim::RandomRunResult;
 
@@ -74,6 +91,43 @@ void report_failure(std::uint64_t seed, const RandomRunResult& r) {
                seed, replay_command(seed), r.config, r.failure, r.trace, r.status);
 }
 
+// Exit codes of --check-history.
+constexpr int kExitLinearizable = 0;
+constexpr int kExitNotLinearizable = 1;
+constexpr int kExitUnknownOrInvalid = 2;
+
+// `history FILE: 9 operations (ok 7, failed 1, unknown 1), 2 keys: linearizable`
+std::string history_summary(const std::string& path, const History& h, const CheckResult& r) {
+    std::size_t ok = 0, failed = 0, unknown = 0;
+    for (const Operation& op : h.ops) {
+        ok += op.outcome == Outcome::kOk ? 1 : 0;
+        failed += op.outcome == Outcome::kFailed ? 1 : 0;
+        unknown += op.outcome == Outcome::kUnknown ? 1 : 0;
+    }
+    return fmt::format("history {}: {} operations (ok {}, failed {}, unknown {}), {} keys: {}",
+                       path, h.ops.size(), ok, failed, unknown, r.keys.size(),
+                       raftkv::sim::verdict_name(r.verdict));
+}
+
+int check_history(const std::string& path, const CheckOptions& options) {
+    raftkv::Result<History> h = raftkv::sim::read_history_file(path);
+    if (!h) {
+        fmt::print(stderr, "raftkv-sim: --check-history: {}\n", h.error().to_string());
+        return kExitUnknownOrInvalid;
+    }
+    const CheckResult r = raftkv::sim::check_linearizable(*h, options);
+    fmt::print("{}\n{}", history_summary(path, *h, r), r.report());
+    switch (r.verdict) {
+        case raftkv::sim::Verdict::kLinearizable:
+            return kExitLinearizable;
+        case raftkv::sim::Verdict::kNotLinearizable:
+            return kExitNotLinearizable;
+        case raftkv::sim::Verdict::kUnknown:
+            return kExitUnknownOrInvalid;
+    }
+    return kExitUnknownOrInvalid;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,13 +136,28 @@ int main(int argc, char** argv) {
     std::uint64_t seeds = 0;
     std::uint64_t first = 1;
     bool trace = false;
-    app.add_option("--seed", seed, "Run (or replay) this one seed");
-    app.add_option("--seeds", seeds,
-                   "Run this many seeds, from --first, stop at the first failure");
-    app.add_option("--first", first, "The first seed of --seeds");
-    app.add_option("--nodes", g_nodes, "Force the cluster size (1..7)")->check(CLI::Range(0, 7));
-    app.add_flag("--trace", trace, "Print every event as it happens");
+    std::optional<std::string> history_path;
+    CheckOptions check_options;
+    CLI::Option* seed_opt = app.add_option("--seed", seed, "Run (or replay) this one seed");
+    CLI::Option* seeds_opt = app.add_option(
+        "--seeds", seeds, "Run this many seeds, from --first, stop at the first failure");
+    CLI::Option* first_opt = app.add_option("--first", first, "The first seed of --seeds");
+    CLI::Option* nodes_opt = app.add_option("--nodes", g_nodes, "Force the cluster size (1..7)")
+                                 ->check(CLI::Range(0, 7));
+    CLI::Option* trace_opt = app.add_flag("--trace", trace, "Print every event as it happens");
+    CLI::Option* history_opt =
+        app.add_option("--check-history", history_path,
+                       "Check this client history file (docs/history_format.md) for "
+                       "linearizability instead of running simulations; exit 0 linearizable, "
+                       "1 not, 2 unknown (the search gave up) or invalid input")
+            ->excludes(seed_opt, seeds_opt, first_opt, nodes_opt, trace_opt);
+    app.add_option("--check-steps-max", check_options.steps_max_per_key,
+                   "Search budget of --check-history, in steps per key")
+        ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()))
+        ->needs(history_opt)
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
+    if (history_path) return check_history(*history_path, check_options);
     if (!seed && seeds == 0) seed = 1;
 
     std::signal(SIGABRT, on_abort);
