@@ -146,11 +146,11 @@ def test_command_docs_give_redis_cli_its_help(server):
             reply += chunk
     assert reply.startswith(b"*2\r\n$3\r\nset\r\n*10\r\n$7\r\nsummary\r\n")
     assert reply.endswith(b"$9\r\narguments\r\n*1\r\n*4\r\n$4\r\nname\r\n"
-                          b"$35\r\nkey value [NX | XX] [GET] [KEEPTTL]\r\n"
+                          b"$54\r\nkey value [NX | XX | IFEQ match-value] [GET] [KEEPTTL]\r\n"
                           b"$4\r\ntype\r\n$6\r\nstring\r\n")
     out = subprocess.run(["redis-cli", "-p", str(server.port)], input=b"help set\n",
                          capture_output=True, timeout=20).stdout
-    assert b"key value [NX | XX] [GET] [KEEPTTL]" in out, out
+    assert b"key value [NX | XX | IFEQ match-value] [GET] [KEEPTTL]" in out, out
 
 
 def test_pipelined_server_commands_see_the_connections_own_writes(server):
