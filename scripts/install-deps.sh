@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   redis-server redis-tools python3 python3-pytest python3-redis netcat-openbsd
-  procps util-linux tmux
+  procps util-linux tmux iptables
 )
 
 missing=()
