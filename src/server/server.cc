@@ -26,9 +26,6 @@ namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
-// A write whose leader lost its place is answered -UNCERTAIN if its index is
-// not decided within this time (the new leader may still commit it).
-constexpr auto kWriteDecisionTimeout = std::chrono::seconds(10);
 constexpr auto kDiskFullRetryDelay = std::chrono::milliseconds(100);
 // A ReadIndex read not confirmed within this time is answered -TRYAGAIN.
 constexpr auto kReadTimeout = std::chrono::seconds(10);
@@ -544,6 +541,10 @@ void Server::apply(const raft::Entry& e) {
             state_.apply(entry, cmd->args, out);
         }
         ++stats_.writes_applied;
+    } else if (conn) {
+        // A configuration change someone waits for (RAFT REMOVENODE).
+        resp::ReplyWriter(conn->reply_buffer(slot)).simple("OK");
+        conn->finish(slot);
     }
     applied_ = e.index;
     if (e.type == raft::EntryType::kConfig || e.type == raft::EntryType::kCommand) {

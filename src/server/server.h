@@ -50,6 +50,10 @@
 
 namespace raftkv::server {
 
+// A write whose leader lost its place is answered -UNCERTAIN if its index is
+// not decided within this time (the new leader may still commit it).
+inline constexpr auto kWriteDecisionTimeout = std::chrono::seconds(10);
+
 // Command names are case-insensitive: "SET", "set" and "Set" are one command.
 std::string ascii_lower(std::string_view s);
 
@@ -166,7 +170,10 @@ private:
                             std::vector<std::string>& args);
     std::string info(std::string_view section) const;
     void cluster(const std::vector<std::string>& args, resp::ReplyWriter& out) const;
-    void raft_command(const std::vector<std::string>& args, resp::ReplyWriter& out);
+    // Returns true when the reply is deferred: RAFT REMOVENODE answers once
+    // its configuration entry is applied (a pending write without a command).
+    bool raft_command(net::ClientConnection& conn, std::uint64_t slot,
+                      const std::vector<std::string>& args, resp::ReplyWriter& out);
     void add_node(raft::NodeId id, const std::string& address, resp::ReplyWriter& out);
     // -MOVED to the leader, or -CLUSTERDOWN while none is known (without
     // the leading '-').

@@ -412,12 +412,17 @@ std::string_view refusal_prefix(raft::Refusal r) {
 }  // namespace
 
 // RAFT subcommands. All but STATUS and SNAPSHOT act through the leader; a
-// follower redirects them there.
-void Server::raft_command(const std::vector<std::string>& args, resp::ReplyWriter& out) {
+// follower redirects them there. REMOVENODE answers +OK once the removal is
+// committed and applied (like a write: -UNCERTAIN or -TRYAGAIN if the leader
+// loses its place first), so that an operator who then stops the server
+// cannot undo it; ADDNODE answers at once (the joiner asks again until it
+// hears from a leader).
+bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
+                          const std::vector<std::string>& args, resp::ReplyWriter& out) {
     const std::string sub = ascii_lower(args[1]);
     if (sub == "status" && args.size() == 2) {
         out.bulk(info("raft"));
-        return;
+        return false;
     }
     if (sub == "snapshot" && args.size() == 2) {
         if (is_snapshot_running_) {
@@ -432,7 +437,7 @@ void Server::raft_command(const std::vector<std::string>& args, resp::ReplyWrite
             maybe_snapshot(/*force=*/true);
             out.simple("OK");
         }
-        return;
+        return false;
     }
     const bool known = (sub == "addnode" && args.size() == 4) ||
                        (sub == "removenode" && args.size() == 3) ||
@@ -441,23 +446,23 @@ void Server::raft_command(const std::vector<std::string>& args, resp::ReplyWrite
         out.error(fmt::format(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try RAFT HELP.",
             std::string_view(args[1])));
-        return;
+        return false;
     }
     const std::optional<raft::NodeId> id = parse_node_id(args[2]);
     if (!id) {
         out.error("ERR the node id must be a positive integer");
-        return;
+        return false;
     }
     if (node_->role() != raft::Role::kLeader) {
         out.error(redirect_error());
-        return;
+        return false;
     }
     if (sub == "transfer-leader") {
         const raft::Refusal r = node_->transfer_leadership(*id);
         if (r != raft::Refusal::kOk) {
             out.error(fmt::format("ERR cannot transfer the leadership to node {}: {}", id->value,
                                   raft::refusal_name(r)));
-            return;
+            return false;
         }
         schedule_pump();
         out.simple("OK");
@@ -466,13 +471,20 @@ void Server::raft_command(const std::vector<std::string>& args, resp::ReplyWrite
         if (!p.ok()) {
             out.error(fmt::format("{} cannot remove node {}: {}", refusal_prefix(p.refusal),
                                   id->value, raft::refusal_name(p.refusal)));
-            return;
+            return false;
         }
+        pending_writes_.emplace(p.index, PendingWrite{.term = p.term,
+                                                      .args = args,
+                                                      .conn = conn.weak_from_this(),
+                                                      .slot = slot,
+                                                      .deadline = std::chrono::steady_clock::now() +
+                                                                  kWriteDecisionTimeout});
         schedule_pump();
-        out.simple("OK");
+        return true;
     } else {
         add_node(*id, args[3], out);
     }
+    return false;
 }
 
 // RAFT ADDNODE id host:port[@peerport]: idempotent, so a joining server may
@@ -546,7 +558,7 @@ bool Server::run_server_command(net::ClientConnection& conn, std::uint64_t slot,
     } else if (name == "cluster") {
         cluster(args, out);
     } else if (name == "raft") {
-        raft_command(args, out);
+        if (raft_command(conn, slot, args, out)) return true;  // answered once applied
     } else if (name == "readonly") {
         conn.readonly = true;
         out.simple("OK");

@@ -71,6 +71,20 @@ class Cluster:
         leader_id = wait_for(find, timeout, "a leader")
         return self.nodes[leader_id - 1]
 
+    def claimed_leader(self, timeout=10.0, exclude=()):
+        """The up node that says it leads in the highest term (others may not
+        know it yet, and a removed server never learns it)."""
+        def find():
+            best = None
+            for node in self.nodes:
+                if not node.is_up() or node.node_id in exclude:
+                    continue
+                info = node.raft_info()
+                if info["raft_role"] == "leader" and (best is None or int(info["raft_term"]) > best[0]):
+                    best = (int(info["raft_term"]), node)
+            return best[1] if best else None
+        return wait_for(find, timeout, "a node that leads")
+
     def followers(self, leader):
         return [n for n in self.nodes if n is not leader and n.is_up()]
 
@@ -332,13 +346,15 @@ def test_nodes_join_under_load_and_two_are_removed(make_cluster, tmp_path):
         # stops once it is out.
         for node_id in (2, 3):
             def removed(n=node_id):
-                r = c.leader(exclude=gone).client()
+                # +OK once committed; a removed leader steps down then, and
+                # names no leader any more, so ask whoever leads now.
+                ld = c.claimed_leader(exclude=gone)
                 try:
-                    r.execute_command("RAFT", "REMOVENODE", str(n))
+                    ld.client().execute_command("RAFT", "REMOVENODE", str(n))
                 except redis.exceptions.ResponseError as e:
                     if "invalid member" not in str(e):
                         raise
-                voters = c.leader(exclude=gone).raft_info()["raft_voters"]
+                voters = c.claimed_leader(exclude=gone).raft_info()["raft_voters"]
                 return str(n) not in voters.split("learners")[0]
             wait_for(removed, 20, f"node {node_id} to be removed")
             c.nodes[node_id - 1].stop()
@@ -395,6 +411,34 @@ def test_a_pipelined_read_behind_an_undecided_write_is_answered(make_cluster):
         for f in followers:
             f.proc.send_signal(signal.SIGCONT)
     c.leader(timeout=15)
+
+
+def test_removenode_answers_once_the_removal_is_committed(make_cluster):
+    """RAFT REMOVENODE's +OK means the removal is committed: an operator who
+    then stops the server cannot undo it. A leader that lost its followers
+    cannot commit it and answers -UNCERTAIN (before, +OK came at once, and a
+    removal of the leader itself could be lost with it)."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    followers = c.followers(leader)
+    for f in followers:
+        f.proc.send_signal(signal.SIGSTOP)
+    try:
+        r = leader.client(socket_timeout=30)
+        with pytest.raises(redis.exceptions.ResponseError, match="UNCERTAIN|TRYAGAIN"):
+            r.execute_command("RAFT", "REMOVENODE", str(leader.node_id))
+    finally:
+        for f in followers:
+            f.proc.send_signal(signal.SIGCONT)
+    # The old leader may be out or not (its removal may have reached the
+    # others when they woke up); with a majority up, a removal is answered
+    # +OK and is in the leader's configuration.
+    old = leader.node_id
+    leader = c.leader(timeout=15, exclude=(old,))
+    victim = [f for f in c.followers(leader) if f.node_id != old][0]
+    assert leader.client().execute_command("RAFT", "REMOVENODE", str(victim.node_id)) == b"OK"
+    voters = leader.raft_info()["raft_voters"]
+    assert str(victim.node_id) not in voters.split("learners")[0], voters
 
 
 def test_the_founding_configuration_is_recorded_and_wins_over_flags(make_cluster):
