@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds raftkv, and runs every test:
-#   1. build/       unit, fuzz-corpus and integration tests (RelWithDebInfo);
+#   1. build/       unit, fuzz-corpus, integration and fault-injection tests
+#                   (RelWithDebInfo);
 #   2. build-tsan/  the threaded parts — the server, the connection layer and
 #                   the integration tests against a ThreadSanitizer server;
-#   3. build-asan/  everything again under AddressSanitizer +
+#   3. build-asan/  everything again (the fault runs too) under AddressSanitizer +
 #                   UndefinedBehaviorSanitizer.
 # This is the README's test command and what CI runs (.ci/run).
 set -euo pipefail
