@@ -48,24 +48,29 @@ DEFAULT_SIM = os.environ.get("RAFTKV_SIM_BIN", os.path.join(HERE, "../../build/r
 
 RECOVERY_BOUND_S = 15.0    # after the last heal: a leader and an acknowledged write within this
 CONVERGENCE_BOUND_S = 30.0  # after that: every server applied the leader's commit index
-OP_TIMEOUT_S = 2.0         # a client gives up on a reply after this (outcome unknown)
+# A client gives up on a reply after this (outcome unknown). Half the clients
+# are impatient: they move on quickly and find a new leader, while the
+# patient half still waits on a paused or cut-off server, which must not
+# answer them from what it knew before.
+OP_TIMEOUTS_S = (0.5, 5.0)
 KEY_EPOCH_S = 4.0          # clients move to fresh keys this often (bounds the checker's work)
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer", "assertion failed", "Assertion `",
                      "terminate called", "Segmentation fault", "AddressSanitizer:DEADLYSIGNAL")
 
 NEMESES = ("kill", "kill-leader", "pause", "partition", "partition-leader", "bridge",
-           "asymmetric", "flapping", "membership", "torn")
+           "asymmetric", "flapping", "membership", "membership-during", "torn")
 NEMESIS_HELP = {
     "kill": "SIGKILL a random minority of servers, restart them",
     "kill-leader": "SIGKILL the leader, restart it",
-    "pause": "SIGSTOP a server (the leader half the time) for 1.5-4 s, then SIGCONT",
+    "pause": "SIGSTOP a server (the leader half the time) for 0.6-4 s, then SIGCONT",
     "partition": "cut the servers into a majority and a minority",
     "partition-leader": "cut the leader off from everyone else",
     "bridge": "two sides that cannot talk, and one server that talks to both",
     "asymmetric": "drop one direction only: what one side sends the other never gets",
     "flapping": "a new random partition every 0.2-0.6 s",
     "membership": "remove a server (maybe the leader), wipe it, add it back under a new id",
+    "membership-during": "the same while a kill, pause or partition is on (the one removed may be down)",
     "torn": "SIGKILL a follower, leave a torn record at the end of its log, restart it",
 }
 
@@ -380,6 +385,7 @@ class Client(threading.Thread):
         self.target = None
         self.known = {}  # key -> last value this client saw (bytes or None)
         self.unexpected = []
+        self.timeout = OP_TIMEOUTS_S[index % 2]
 
     def client_id(self):
         return self.index * 100000 + self.generation
@@ -407,7 +413,7 @@ class Client(threading.Thread):
     def send(self, command, args, kind):
         try:
             if self.conn is None:
-                self.conn = Conn(self.target[0], self.target[1], OP_TIMEOUT_S)
+                self.conn = Conn(self.target[0], self.target[1], self.timeout)
         except OSError:
             self.pick_target()
             return "failed", None  # never sent
@@ -525,6 +531,7 @@ class Run:
         self.phase = "start"
         self.schedule = []
         self.failures = []
+        self.active = []  # the faults on now
         self.firewall = Firewall()
         self.start_time = time.monotonic()
         self.phase_marks = []  # (monotonic_ns, phase)
@@ -690,23 +697,35 @@ class Run:
                 self.note("network healed")
             return heal_net
         if nemesis == "membership":
-            return self.replace_member()
+            return self.replace_member(during_fault=len(self.active) > 0)
+        if nemesis == "membership-during":
+            other = rng.choice(["kill", "pause", "partition"] if self.firewall.installed
+                               else ["kill", "pause"])
+            heals = [h for h in (self.apply(other), self.replace_member(during_fault=True)) if h]
+
+            def heal_both():
+                for h in reversed(heals):
+                    h()
+            return heal_both
         if nemesis == "torn":
             return self.tear()
         raise ValueError(nemesis)
 
     def restart(self, nodes):
+        nodes = [n for n in nodes if n.node_id not in self.removed]  # replaced meanwhile
         for n in nodes:
             if not n.up():
                 n.start()
         self.note(f"restart nodes {[n.node_id for n in nodes]}")
 
-    def replace_member(self):
+    def replace_member(self, during_fault=False):
         """Removes a member (the leader too, sometimes) from the configuration,
         wipes it, and on heal starts it again at the same address under a new
         id that joins through another member."""
         ms = [n for n in self.members() if n.up()]
-        if len(ms) < len(self.members()):
+        if during_fault:
+            ms = list(self.members())  # a server that is down may be the one replaced
+        elif len(ms) < len(self.members()):
             self.note("membership skipped: a member is down")
             return None
         ld = self.leader(timeout=3.0)
@@ -839,7 +858,7 @@ class Run:
             if n not in NEMESES:
                 raise SystemExit(f"unknown nemesis {n!r}; known: {', '.join(NEMESES)}")
         net = {"partition", "partition-leader", "bridge", "asymmetric", "flapping"}
-        if net & set(nemeses):
+        if net & set(nemeses) or ("membership-during" in nemeses and Firewall.available() is None):
             why = Firewall.available()
             if why:
                 raise SystemExit(f"raftkv_faults: {why}")
@@ -861,7 +880,7 @@ class Run:
             c.pick_target()
             c.start()
         end = self.start_time + args.duration
-        solo = {"torn", "membership"}
+        solo = {"torn", "membership", "membership-during"}
         while time.monotonic() < end:
             self.check_processes()
             quiet = 1.0 + self.rng.random() * 2.0
@@ -879,12 +898,17 @@ class Run:
                 chosen.append("membership")  # a membership change during another fault
             heals = []
             self.set_phase("+".join(chosen))
+            self.active = []
             for nem in chosen:
                 self.check_processes()
                 h = self.apply(nem)
                 if h:
                     heals.append(h)
-            hold = 2.0 + self.rng.random() * 3.0
+                    self.active.append(nem)
+            # A pause shorter than a patient client's timeout matters most: the
+            # paused server wakes up to requests that still wait for it, and
+            # must not answer them from what it knew before the pause.
+            hold = 0.6 + self.rng.random() * 3.4 if chosen == ["pause"] else 2.0 + self.rng.random() * 3.0
             time.sleep(min(hold, max(0.5, end - time.monotonic())))
             for h in reversed(heals):
                 h()
@@ -901,7 +925,7 @@ class Run:
         time.sleep(1.0)  # clients keep going on a healthy cluster for a moment
         self.stop_clients.set()
         for c in clients:
-            c.join(timeout=OP_TIMEOUT_S + 5)
+            c.join(timeout=max(OP_TIMEOUTS_S) + 5)
         for c in clients:
             for u in c.unexpected[:5]:
                 self.fail(f"client {c.index}: unexpected reply {u}")

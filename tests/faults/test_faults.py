@@ -28,6 +28,7 @@ CASES = [  # (nemesis, nodes, extra flags)
     ("asymmetric", 3, []),
     ("flapping", 3, []),
     ("membership", 3, []),
+    ("membership-during", 3, []),
     ("torn", 3, []),
     ("all", 5, ["--combine"]),
 ]
