@@ -28,6 +28,7 @@ is kept: history, fault schedule, server logs and data, the replay command),
 2 on a usage or setup error.
 """
 import argparse
+import bisect
 import collections
 import os
 import random
@@ -249,7 +250,7 @@ class Node:
                 "--data-dir", self.data_dir, "--snapshot-log-bytes", str(self.run.snapshot_bytes)]
         if self.join:
             args += ["--join", self.join]
-        return args
+        return args + self.run.args.server_arg
 
     def start(self):
         with open(self.log_path, "ab") as f:
@@ -532,6 +533,7 @@ class Run:
         self.schedule = []
         self.failures = []
         self.active = []  # the faults on now
+        self.heal_times = []  # monotonic_ns at the end of each fault
         self.firewall = Firewall()
         self.start_time = time.monotonic()
         self.phase_marks = []  # (monotonic_ns, phase)
@@ -912,6 +914,7 @@ class Run:
             time.sleep(min(hold, max(0.5, end - time.monotonic())))
             for h in reversed(heals):
                 h()
+            self.heal_times.append(time.monotonic_ns())
             self.set_phase("healthy")
         # The end: heal everything, then measure recovery.
         self.heal_all()
@@ -1066,6 +1069,28 @@ def summary(run, verdict):
                                  ("healthy", "recovery", "healed", "final", "start"))
     if faults:
         lines.append("fault phases (ops): " + ", ".join(f"{k} {v}" for k, v in sorted(faults.items())))
+    # After each heal: how long until a client's write was acknowledged
+    # (measured from the history; none if the next fault came first).
+    writes = sorted((o.call, o.ret) for o in ops if o.outcome == "ok" and o.phase != "final"
+                    and not o.command.startswith("get "))
+    gaps, missed = [], 0
+    for i, t in enumerate(run.heal_times):
+        nxt = run.heal_times[i + 1] if i + 1 < len(run.heal_times) else float("inf")
+        first = next((r for c, r in writes[bisect.bisect_left(writes, (t, 0)):] if r <= nxt), None)
+        if first is None:
+            missed += 1
+        else:
+            gaps.append((first - t) / 1e9)
+    if gaps:
+        lines.append(f"first acknowledged write after a heal: median {percentile(gaps, 50):.2f} s, "
+                     f"max {max(gaps):.2f} s over {len(gaps)} heals"
+                     + (f" ({missed} more had none before the next fault)" if missed else ""))
+    rets = sorted((o.ret, o.phase) for o in ops if o.outcome == "ok" and o.phase != "final"
+                  and not o.command.startswith("get "))
+    if len(rets) > 1:
+        gap, at = max(((b[0] - a[0], b) for a, b in zip(rets, rets[1:])), key=lambda x: x[0])
+        lines.append(f"longest time without an acknowledged write: {gap / 1e9:.2f} s "
+                     f"(ending in phase {at[1]})")
     rec = getattr(run, "recovery_s", None)
     if rec is not None:
         lines.append(f"recovery after the last heal: {rec:.2f} s (bound {RECOVERY_BOUND_S:.0f} s)")
@@ -1106,6 +1131,8 @@ def main(argv=None):
     p.add_argument("--sim", default=DEFAULT_SIM, help="raftkv-sim, whose --check-history checks the history")
     p.add_argument("--snapshot-bytes", type=int, default=256 * 1024,
                    help="servers snapshot after this much log (small, so that snapshots happen)")
+    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                   help="one more flag for every server, e.g. --server-arg=--log-level=debug")
     p.add_argument("--verbose", "-v", action="store_true", help="print the fault schedule as it happens")
     args = p.parse_args(argv)
     if args.seed is None:
