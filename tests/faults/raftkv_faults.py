@@ -174,9 +174,13 @@ def parse_members(voters_text):
 # ---------------------------------------------------------------- the network
 
 class Firewall:
-    """Drops packets between pairs of loopback addresses, in a chain of ours."""
+    """Drops packets between pairs of loopback addresses, in a chain of ours.
 
-    def __init__(self):
+    Only this run's peer traffic: packets to or from its peer port. Another
+    run on the same machine (other ports) and the clients are untouched."""
+
+    def __init__(self, peer_port):
+        self.peer_port = peer_port
         self.chain = f"RAFTKV-FAULTS-{os.getpid()}"[:28]
         self.installed = False
         self.blocked = set()  # (src, dst)
@@ -210,7 +214,11 @@ class Firewall:
 
     def block(self, src, dst):
         if (src, dst) not in self.blocked:
-            self._ipt("-A", self.chain, "-s", src, "-d", dst, "-j", "DROP")
+            # src's connection to dst's peer port, and src's side (acks,
+            # handshake replies) of dst's connection to src's peer port.
+            for match in ("--dport", "--sport"):
+                self._ipt("-A", self.chain, "-s", src, "-d", dst, "-p", "tcp", match,
+                          str(self.peer_port), "-j", "DROP")
             self.blocked.add((src, dst))
 
     def heal(self):
@@ -534,7 +542,7 @@ class Run:
         self.failures = []
         self.active = []  # the faults on now
         self.heal_times = []  # monotonic_ns at the end of each fault
-        self.firewall = Firewall()
+        self.firewall = Firewall(self.port + 10000)
         self.start_time = time.monotonic()
         self.phase_marks = []  # (monotonic_ns, phase)
         self.keys_used = set()
