@@ -781,15 +781,44 @@ class Run:
         victim.kill()
         self.note(f"membership: node {victim.node_id} removed (leader was {ld.node_id}), stopped")
 
-        def heal():
-            via = self.rng.choice([n for n in self.members()])
-            node = Node(self, victim.slot, self.next_id, join=f"{via.host}:{via.port}")
-            self.next_id += 1
-            shutil.rmtree(victim.data_dir, ignore_errors=True)
-            self.nodes.append(node)
-            node.start()
-            self.note(f"membership: node {node.node_id} joins at {node.host} through node {via.node_id}")
-        return heal
+        return lambda: self.add_replacement(victim)
+
+    def add_replacement(self, victim):
+        """A new server in the removed one's place (its address), under a new
+        id, joining through a member."""
+        via = self.rng.choice([n for n in self.members()])
+        node = Node(self, victim.slot, self.next_id, join=f"{via.host}:{via.port}")
+        self.next_id += 1
+        shutil.rmtree(victim.data_dir, ignore_errors=True)
+        self.nodes.append(node)
+        node.start()
+        self.note(f"membership: node {node.node_id} joins at {node.host} through node {via.node_id}")
+
+    def resolve_removals(self):
+        """A removal left unanswered may commit later. Once the leader's
+        configuration lacks the server and a write through that leader is
+        acknowledged (so the configuration entry before it committed), the
+        server is out: stop it and add a replacement."""
+        if not self.maybe_removed:
+            return
+        ld = self.leader(timeout=1.0)
+        try:
+            voters, learners = parse_members(ld.info()["raft_voters"]) if ld else (None, None)
+            if voters is None:
+                return
+            gone = {i for i in self.maybe_removed if i not in voters and i not in learners}
+            if not gone:
+                return
+            query(ld.host, ld.port, "SET", "raftkv-faults-probe", "1", timeout=5.0)
+        except (OSError, ConnectionError, RespError, ValueError, KeyError):
+            return
+        for i in gone:
+            victim = next(n for n in self.nodes if n.node_id == i)
+            self.maybe_removed.discard(i)
+            self.removed.add(i)
+            victim.kill()
+            self.note(f"node {i}'s removal did commit after all; stopped")
+            self.add_replacement(victim)
 
     def tear(self):
         """Kills a follower and leaves a torn record at the end of its log: the
@@ -797,7 +826,8 @@ class Run:
         partial copy of its last record, a partial header, or zeros), never a
         cut into a record it may have acknowledged."""
         ld = self.leader(timeout=2.0)
-        followers = [n for n in self.members() if n.up() and not n.paused and n is not ld]
+        followers = [n for n in self.members() if n.up() and not n.paused and n is not ld
+                     and n.node_id not in self.maybe_removed]
         if ld is None or not followers:
             self.note("torn skipped: no leader")
             return None
@@ -893,6 +923,7 @@ class Run:
         solo = {"torn", "membership", "membership-during"}
         while time.monotonic() < end:
             self.check_processes()
+            self.resolve_removals()
             quiet = 1.0 + self.rng.random() * 2.0
             time.sleep(min(quiet, max(0.0, end - time.monotonic())))
             if time.monotonic() >= end:
