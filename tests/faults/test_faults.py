@@ -34,8 +34,27 @@ CASES = [  # (nemesis, nodes, extra flags)
 ]
 
 
+NETWORK = {"partition", "partition-leader", "bridge", "asymmetric", "flapping", "all"}
+
+
+def firewall_problem():
+    """Why iptables cannot partition servers here, or None."""
+    if os.geteuid() != 0:
+        return "not root"
+    chain = f"RAFTKV-PROBE-{os.getpid()}"
+    r = subprocess.run(["iptables", "-w", "-N", chain], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"iptables -N failed: {r.stderr.strip()}"
+    subprocess.run(["iptables", "-w", "-X", chain], capture_output=True)
+    return None
+
+
 @pytest.mark.parametrize("nemesis,nodes,extra", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_nemesis(nemesis, nodes, extra, tmp_path):
+    if nemesis in NETWORK:
+        problem = firewall_problem()
+        if problem:
+            pytest.skip(f"partitions need iptables as root: {problem}")
     seed = os.environ.get("RAFTKV_FAULTS_SEED", str(1000 + CASES.index((nemesis, nodes, extra))))
     cmd = [sys.executable, HARNESS, "--nemesis", nemesis, "--nodes", str(nodes), "--duration",
            DURATION, "--seed", seed, "--out", str(tmp_path / "run")] + extra
