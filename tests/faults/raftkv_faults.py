@@ -1193,6 +1193,8 @@ def main(argv=None):
         verdict = run.check_history()
     except KeyboardInterrupt:
         run.fail("interrupted")
+        run.stop_clients.set()
+        verdict = run.check_history() + " (up to the interruption)"
     except Exception as e:  # noqa: BLE001 - reported, and the run directory kept
         run.fail(f"harness error: {type(e).__name__}: {e}")
         raise
