@@ -560,9 +560,13 @@ void Server::expire_pending_writes() {
     if (!node_->membership().contains(self_.id) && !node_->membership().voters.empty() &&
         node_->role() != raft::Role::kLeader) {
         // Removed from the cluster: no more entries come here, so the fate
-        // of these writes will not be learned here.
+        // of writes beyond our commit index will not be learned here. Those
+        // at or below it are applied here still, and answered then (a leader
+        // that removed itself steps down when the removal commits, maybe
+        // before its own copy of the last entries is on disk).
         fail_pending_writes_uncertain("this server was removed from the cluster before they "
-                                      "were decided");
+                                      "were decided",
+                                      node_->log().committed());
         return;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -624,8 +628,9 @@ void Server::expire_reads() {
     }
 }
 
-void Server::fail_pending_writes_uncertain(std::string_view why) {
-    for (auto& [index, p] : pending_writes_) {
+void Server::fail_pending_writes_uncertain(std::string_view why, raft::Index above) {
+    for (auto it = pending_writes_.upper_bound(above); it != pending_writes_.end();) {
+        PendingWrite& p = it->second;
         ++stats_.writes_uncertain;
         if (auto conn = p.conn.lock(); conn && conn->is_open()) {
             resp::ReplyWriter(conn->reply_buffer(p.slot))
@@ -633,9 +638,30 @@ void Server::fail_pending_writes_uncertain(std::string_view why) {
                                    why));
             conn->finish(p.slot);
         }
+        it = pending_writes_.erase(it);
     }
-    pending_writes_.clear();
-    serve_waiting_reads(UINT64_MAX);
+    if (pending_writes_.empty()) {
+        serve_waiting_reads(UINT64_MAX);
+    } else {
+        serve_unblocked_reads();
+    }
+}
+
+void Server::add_pending_write(raft::Index index, PendingWrite write) {
+    auto [it, inserted] = pending_writes_.try_emplace(index);
+    if (!inserted) {
+        // An older waiter at this index: its entry was cut from our log by a
+        // later leader's, and we lead again. Another server may still hold
+        // that entry and commit it, so its fate is unknown here.
+        ++stats_.writes_uncertain;
+        if (auto conn = it->second.conn.lock(); conn && conn->is_open()) {
+            resp::ReplyWriter(conn->reply_buffer(it->second.slot))
+                .error("UNCERTAIN the write may or may not have been applied: its entry was "
+                       "replaced in this server's log by a later leader's");
+            conn->finish(it->second.slot);
+        }
+    }
+    it->second = std::move(write);
 }
 
 // ---- clients ------------------------------------------------------------------
@@ -849,12 +875,12 @@ void Server::propose(net::ClientConnection& conn, std::uint64_t slot,
         return;
     }
     conn.last_write_index = p.index.value;
-    pending_writes_.emplace(p.index, PendingWrite{.term = p.term,
-                                                  .args = std::move(args),
-                                                  .conn = conn.weak_from_this(),
-                                                  .slot = slot,
-                                                  .deadline = std::chrono::steady_clock::now() +
-                                                              kWriteDecisionTimeout});
+    add_pending_write(p.index, PendingWrite{.term = p.term,
+                                            .args = std::move(args),
+                                            .conn = conn.weak_from_this(),
+                                            .slot = slot,
+                                            .deadline = std::chrono::steady_clock::now() +
+                                                        kWriteDecisionTimeout});
     schedule_pump();
 }
 

@@ -135,7 +135,11 @@ private:
     // Runs the reads that waited for a write no longer pending here (applied,
     // answered, or expired).
     void serve_unblocked_reads();
-    void fail_pending_writes_uncertain(std::string_view why);
+    // Answers -UNCERTAIN to the pending writes above `above` (all by default).
+    void fail_pending_writes_uncertain(std::string_view why, raft::Index above = raft::Index(0));
+    // Registers a client waiting for the entry at `index`; an older waiter
+    // there (its entry overwritten, see the .cc) is answered -UNCERTAIN.
+    void add_pending_write(raft::Index index, PendingWrite write);
 
     bool has_pending_write(const net::ClientConnection& conn) const;
     // Runs one request now: a server command, a kv read, or a write proposed.

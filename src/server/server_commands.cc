@@ -473,12 +473,12 @@ bool Server::raft_command(net::ClientConnection& conn, std::uint64_t slot,
                                   id->value, raft::refusal_name(p.refusal)));
             return false;
         }
-        pending_writes_.emplace(p.index, PendingWrite{.term = p.term,
-                                                      .args = args,
-                                                      .conn = conn.weak_from_this(),
-                                                      .slot = slot,
-                                                      .deadline = std::chrono::steady_clock::now() +
-                                                                  kWriteDecisionTimeout});
+        add_pending_write(p.index, PendingWrite{.term = p.term,
+                                                .args = args,
+                                                .conn = conn.weak_from_this(),
+                                                .slot = slot,
+                                                .deadline = std::chrono::steady_clock::now() +
+                                                            kWriteDecisionTimeout});
         schedule_pump();
         return true;
     } else {
