@@ -10,10 +10,14 @@
 // replaced attempt returns without touching anything.
 #include "net/peer_transport.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -276,6 +280,15 @@ void Outgoing::connect_to(const tcp::endpoint& endpoint) {
         fail(Failure::kConnect, fmt::format("cannot bind an outgoing socket to {}: {}",
                                             owner_->bind_address.to_string(), ec.message()));
         return;
+    }
+    if (const auto timeout = owner_->options.unacked_timeout; timeout.count() > 0) {
+        const unsigned int ms = static_cast<unsigned int>(timeout.count());
+        if (::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &ms,
+                         sizeof ms) != 0) {
+            spdlog::warn("peer transport {}: cannot set TCP_USER_TIMEOUT on the connection to {}: "
+                         "{}",
+                         owner_->name, peer_name(), std::strerror(errno));
+        }
     }
     socket_.async_connect(
         endpoint, [self = shared_from_this(), attempt = attempt_](const asio::error_code& ec) {

@@ -11,6 +11,7 @@ The summary of each run is printed; a failed run keeps its directory.
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -61,3 +62,52 @@ def test_nemesis(nemesis, nodes, extra, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     print(r.stdout)
     assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stdout}\n{r.stderr[-4000:]}"
+
+
+def test_a_long_partition_heals_within_a_reconnect(tmp_path):
+    """A leader cut off for 30 s learns the new term and catches up soon after
+    the heal. TCP alone would resend on the cut connections only at its next
+    retransmission, whose backoff has grown to about 20 s by then; the peer
+    transport gives up a connection whose bytes stay unacknowledged for 2 s
+    (TCP_USER_TIMEOUT) and reconnects, within a few seconds."""
+    problem = firewall_problem()
+    if problem:
+        pytest.skip(f"partitions need iptables as root: {problem}")
+    sys.path.insert(0, HERE)
+    import raftkv_faults as rf
+    args = rf.parse_args(["--out", str(tmp_path / "run"), "--seed", "1"])
+    run = rf.Run(args)
+    try:
+        run.firewall.install()
+        for slot in range(3):
+            node = rf.Node(run, slot, slot + 1)
+            run.founders.append(node)
+            run.nodes.append(node)
+        for node in run.nodes:
+            node.start()
+        old = run.leader(timeout=15.0)
+        assert old is not None
+        rf.query(old.host, old.port, "SET", "k", "before")
+        others = [n for n in run.nodes if n is not old]
+        run.partition(([old], others))
+        deadline = time.monotonic() + 30
+        new = None
+        while new is None or new is old:
+            assert time.monotonic() < deadline, "no new leader on the majority side"
+            new = run.leader(timeout=1.0)
+        rf.query(new.host, new.port, "SET", "k", "during")
+        time.sleep(max(0.0, deadline - time.monotonic()))  # the partition lasts 30 s
+        run.firewall.heal()
+        healed = time.monotonic()
+        while True:
+            info = old.info()
+            commit = int(new.info()["raft_commit_index"])
+            if info["raft_role"] == "follower" and int(info["raft_applied_index"]) >= commit:
+                break
+            assert time.monotonic() - healed < 10.0, f"the old leader is not back: {info}"
+            time.sleep(0.05)
+        print(f"old leader back {time.monotonic() - healed:.2f} s after the heal")
+    finally:
+        for node in run.nodes:
+            node.kill()
+        run.firewall.remove()
