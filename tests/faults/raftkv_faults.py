@@ -214,11 +214,12 @@ class Firewall:
 
     def block(self, src, dst):
         if (src, dst) not in self.blocked:
-            # src's connection to dst's peer port, and src's side (acks,
-            # handshake replies) of dst's connection to src's peer port.
-            for match in ("--dport", "--sport"):
-                self._ipt("-A", self.chain, "-s", src, "-d", dst, "-p", "tcp", match,
-                          str(self.peer_port), "-j", "DROP")
+            # A peer connection carries frames one way only, from the server
+            # that opened it: dropping src's packets to dst's peer port cuts
+            # what src sends to dst, and leaves dst's own connection to src
+            # (whose acknowledgements come back from src's peer port) alone.
+            self._ipt("-A", self.chain, "-s", src, "-d", dst, "-p", "tcp", "--dport",
+                      str(self.peer_port), "-j", "DROP")
             self.blocked.add((src, dst))
 
     def heal(self):
@@ -364,9 +365,11 @@ class History:
         with self.lock:
             self.ops.append(op)
 
-    def write(self, path):
+    def write(self, path, clients=()):
+        """Writes the history; a write a client still waits for is unknown."""
         with self.lock:
-            ops = sorted(self.ops, key=lambda o: o.call)
+            pending = [c.inflight for c in clients if c.inflight is not None]
+            ops = sorted(self.ops + pending, key=lambda o: o.call)
         with open(path, "w") as f:
             f.write("raftkv-history 1 ns\n")
             for o in ops:
@@ -395,6 +398,7 @@ class Client(threading.Thread):
         self.known = {}  # key -> last value this client saw (bytes or None)
         self.unexpected = []
         self.timeout = OP_TIMEOUTS_S[index % 2]
+        self.inflight = None  # the write being sent, as an unknown Op
 
     def client_id(self):
         return self.index * 100000 + self.generation
@@ -442,7 +446,7 @@ class Client(threading.Thread):
                 return "unknown", None
             if msg.startswith("ERR write not applied"):
                 return "failed", None
-            if kind == "incr" and "not an integer" in msg:
+            if kind == "incr" and ("not an integer" in msg or "would overflow" in msg):
                 return "ok", "not-applied"
             self.unexpected.append(f"{command}: -{msg}")
             self.pick_target()
@@ -483,6 +487,8 @@ class Client(threading.Thread):
                     command = f"cas {quote(kb)} {quote(expected)} {quote(new)}"
             phase = run.phase
             call = time.monotonic_ns()
+            self.inflight = Op(self.client_id(), call, None, "unknown", command, None, phase) \
+                if kind != "get" else None
             outcome, reply = self.run_op(kind, args, kind)
             ret = time.monotonic_ns()
             text = None
@@ -505,8 +511,9 @@ class Client(threading.Thread):
                         self.known.pop(key, None)
             if outcome == "unknown" and kind == "get":
                 outcome = "failed"  # a read has no effect: not knowing its reply is not applying it
-            run.history.add(Op(self.client_id(), call, ret if outcome != "unknown" else ret,
-                               outcome, command, text, phase))
+            with run.history.lock:
+                run.history.ops.append(Op(self.client_id(), call, ret, outcome, command, text, phase))
+                self.inflight = None
             if outcome == "unknown":
                 self.generation += 1
                 self.known.pop(key, None)
@@ -540,6 +547,7 @@ class Run:
         self.phase = "start"
         self.schedule = []
         self.failures = []
+        self.clients = []
         self.active = []  # the faults on now
         self.heal_times = []  # monotonic_ns at the end of each fault
         self.firewall = Firewall(self.port + 10000)
@@ -683,6 +691,7 @@ class Run:
                 self.partition(sides, one_way=True)
             else:
                 self.flap_stop = threading.Event()
+                rng = random.Random(self.rng.random())  # the flapper's own: the schedule replays
 
                 def flap():
                     while not self.flap_stop.wait(0.2 + rng.random() * 0.4):
@@ -748,9 +757,9 @@ class Run:
             return None
         victim = self.rng.choice(ms)
         # RAFT REMOVENODE answers +OK once the removal is committed. If an
-        # earlier try's removal is already in the leader's log, it answers
-        # "invalid member"; a write acknowledged after that proves the removal
-        # (earlier in the same log) committed too.
+        # earlier try's removal committed meanwhile, it answers "invalid
+        # member" (only when no change is pending: the core refuses with
+        # "config change pending" before it looks at the members).
         deadline = time.monotonic() + 15
         done = False
         while time.monotonic() < deadline and not done:
@@ -761,12 +770,7 @@ class Run:
                 query(ld.host, ld.port, "RAFT", "REMOVENODE", str(victim.node_id), timeout=12.0)
                 done = True
             except RespError as e:
-                if "invalid member" in str(e):
-                    try:
-                        query(ld.host, ld.port, "SET", "raftkv-faults-probe", "1", timeout=5.0)
-                        done = True
-                    except (OSError, ConnectionError, RespError):
-                        pass
+                done = "invalid member" in str(e)
                 if not done:
                     time.sleep(0.1)
             except (OSError, ConnectionError):
@@ -795,29 +799,28 @@ class Run:
         self.note(f"membership: node {node.node_id} joins at {node.host} through node {via.node_id}")
 
     def resolve_removals(self):
-        """A removal left unanswered may commit later. Once the leader's
-        configuration lacks the server and a write through that leader is
-        acknowledged (so the configuration entry before it committed), the
-        server is out: stop it and add a replacement."""
+        """A removal left unanswered may commit later. Asking again settles
+        it: +OK, or "invalid member" (the leader refuses that only when no
+        configuration change is pending and the server is not in the
+        committed configuration). The server is then stopped and replaced."""
         if not self.maybe_removed:
             return
         ld = self.leader(timeout=1.0)
-        try:
-            voters, learners = parse_members(ld.info()["raft_voters"]) if ld else (None, None)
-            if voters is None:
-                return
-            gone = {i for i in self.maybe_removed if i not in voters and i not in learners}
-            if not gone:
-                return
-            query(ld.host, ld.port, "SET", "raftkv-faults-probe", "1", timeout=5.0)
-        except (OSError, ConnectionError, RespError, ValueError, KeyError):
+        if ld is None:
             return
-        for i in gone:
+        for i in sorted(self.maybe_removed):
+            try:
+                query(ld.host, ld.port, "RAFT", "REMOVENODE", str(i), timeout=5.0)
+            except RespError as e:
+                if "invalid member" not in str(e):
+                    continue
+            except (OSError, ConnectionError):
+                continue
             victim = next(n for n in self.nodes if n.node_id == i)
             self.maybe_removed.discard(i)
             self.removed.add(i)
             victim.kill()
-            self.note(f"node {i}'s removal did commit after all; stopped")
+            self.note(f"node {i} is out of the configuration (asked again); stopped")
             self.add_replacement(victim)
 
     def tear(self):
@@ -915,7 +918,7 @@ class Run:
         self.note(f"cluster of {args.nodes} up; leader {self.leader().node_id}; port {self.port}")
         self.start_time = time.monotonic()
         self.set_phase("healthy")
-        clients = [Client(self, i + 1, self.seed * 1000 + i) for i in range(args.clients)]
+        clients = self.clients = [Client(self, i + 1, self.seed * 1000 + i) for i in range(args.clients)]
         for c in clients:
             c.pick_target()
             c.start()
@@ -967,7 +970,7 @@ class Run:
         time.sleep(1.0)  # clients keep going on a healthy cluster for a moment
         self.stop_clients.set()
         for c in clients:
-            c.join(timeout=max(OP_TIMEOUTS_S) + 5)
+            c.join(timeout=3 * max(OP_TIMEOUTS_S) + 5)  # up to 3 redirects
         for c in clients:
             for u in c.unexpected[:5]:
                 self.fail(f"client {c.index}: unexpected reply {u}")
@@ -1027,14 +1030,29 @@ class Run:
         # A linearizable read of every key through the leader, in the history,
         # then each member's own copy (READONLY) must be the same.
         keys = sorted(self.keys_used)
-        c = Conn(ld.host, ld.port, 10.0)
         final = {}
+        c = None
+        deadline = time.monotonic() + 30
         for k in keys:
-            call = time.monotonic_ns()
-            v = c.call("GET", k)
-            self.history.add(Op(999999999, call, time.monotonic_ns(), "ok", f"get {quote(k.encode())}",
-                                "nil" if v is None else quote(v), "final"))
-            final[k] = v
+            while k not in final:
+                try:
+                    if c is None:
+                        ld = self.leader(timeout=5.0)
+                        c = Conn(ld.host, ld.port, 10.0)
+                    call = time.monotonic_ns()
+                    v = c.call("GET", k)
+                except (OSError, ConnectionError, RespError, AttributeError) as e:
+                    if time.monotonic() > deadline:
+                        self.fail(f"the final reads failed: {e}")
+                        return
+                    if c:
+                        c.close()
+                    c = None  # the leader changed: find it again
+                    continue
+                self.history.add(Op(999999999, call, time.monotonic_ns(), "ok",
+                                    f"get {quote(k.encode())}", "nil" if v is None else quote(v),
+                                    "final"))
+                final[k] = v
         c.close()
         for n in members:
             c = Conn(n.host, n.port, 10.0)
@@ -1048,7 +1066,7 @@ class Run:
 
     def check_history(self):
         path = os.path.join(self.out, "history.txt")
-        self.history.write(path)
+        self.history.write(path, self.clients)
         r = subprocess.run([self.sim, "--check-history", path], capture_output=True, text=True)
         with open(os.path.join(self.out, "check.txt"), "w") as f:
             f.write(r.stdout + r.stderr)
@@ -1152,7 +1170,7 @@ def replay_command(run):
             f"--seed {a.seed}")
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="nemeses:\n" + "\n".join(f"  {k:<17} {v}" for k, v in NEMESIS_HELP.items()))
@@ -1176,6 +1194,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 1 << 31)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     for path in (args.raftkv, args.sim):
         if not os.access(path, os.X_OK):
             print(f"raftkv_faults: {path} is not an executable (build first, or --raftkv/--sim)",
