@@ -755,6 +755,10 @@ class Run:
         if learners or {n.node_id for n in self.members()} != voters:
             self.note(f"membership skipped: configuration still changing ({voters}, {learners})")
             return None
+        ms = [n for n in ms if n.node_id not in self.maybe_removed]  # one change per server
+        if not ms:
+            self.note("membership skipped: every candidate's removal is in doubt")
+            return None
         victim = self.rng.choice(ms)
         # RAFT REMOVENODE answers +OK once the removal is committed. If an
         # earlier try's removal committed meanwhile, it answers "invalid
@@ -782,6 +786,7 @@ class Run:
             self.note(f"membership: node {victim.node_id} not removed within 15 s; left as it is")
             return None
         self.removed.add(victim.node_id)
+        self.maybe_removed.discard(victim.node_id)
         victim.kill()
         self.note(f"membership: node {victim.node_id} removed (leader was {ld.node_id}), stopped")
 
@@ -808,7 +813,7 @@ class Run:
         ld = self.leader(timeout=1.0)
         if ld is None:
             return
-        for i in sorted(self.maybe_removed):
+        for i in sorted(self.maybe_removed - self.removed):
             try:
                 query(ld.host, ld.port, "RAFT", "REMOVENODE", str(i), timeout=5.0)
             except RespError as e:
