@@ -617,7 +617,9 @@ class Run:
         return up[:count]
 
     def minority(self):
-        return (len(self.members()) - 1) // 2
+        """How many servers a fault may take: a minority, but at least one
+        (while a replaced server joins, a 3-server cluster has 2 members)."""
+        return max(1, (len(self.members()) - 1) // 2)
 
     def partition(self, sides, one_way=False):
         """Blocks every pair across the sides (lists of nodes)."""
@@ -630,10 +632,11 @@ class Run:
         self.note("partition " + " | ".join("{" + " ".join(str(n.node_id) for n in s) + "}"
                                            for s in sides) + (" (one way: left to right)" if one_way else ""))
 
-    def random_halves(self):
+    def random_halves(self, rng=None):
+        rng = rng or self.rng
         ms = list(self.members())
-        self.rng.shuffle(ms)
-        k = self.rng.randint(1, self.minority())
+        rng.shuffle(ms)
+        k = rng.randint(1, min(self.minority(), len(ms) - 1)) if len(ms) > 1 else 0
         return ms[:k], ms[k:]
 
     def apply(self, nemesis):
@@ -656,6 +659,9 @@ class Run:
         if nemesis == "pause":
             ld = self.leader(timeout=1.0) if rng.random() < 0.5 else None
             vs = [ld] if ld else self.victims(1)
+            if not vs:
+                self.note("pause skipped: no server is up")
+                return None
             for n in vs:
                 n.pause()
             self.note(f"SIGSTOP {'leader ' if ld else 'node '}{vs[0].node_id}")
@@ -699,7 +705,7 @@ class Run:
                         if rng.random() < 0.2:
                             self.note("flap: healed")
                             continue
-                        self.partition(self.random_halves(), one_way=rng.random() < 0.3)
+                        self.partition(self.random_halves(rng), one_way=rng.random() < 0.3)
                 self.flapper = threading.Thread(target=flap, daemon=True)
                 self.flapper.start()
                 self.note("flapping partitions start")
