@@ -25,6 +25,16 @@ namespace raftkv::server {
 namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
+
+// Answers a client that waits (a PendingWrite or a WaitingRead) with an
+// error, if its connection is still open.
+template <typename Waiter>
+void answer_error(const Waiter& waiter, std::string_view error) {
+    if (auto conn = waiter.conn.lock(); conn && conn->is_open()) {
+        resp::ReplyWriter(conn->reply_buffer(waiter.slot)).error(error);
+        conn->finish(waiter.slot);
+    }
+}
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 constexpr auto kDiskFullRetryDelay = std::chrono::milliseconds(100);
 // A ReadIndex read not confirmed within this time is answered -TRYAGAIN.
@@ -485,13 +495,9 @@ void Server::finish_ready(raft::Ready& rd) {
     for (const std::string& ctx : rd.failed_reads) {
         auto it = reads_in_flight_.find(ctx);
         if (it == reads_in_flight_.end()) continue;
-        WaitingRead read = std::move(it->second);
+        answer_error(it->second,
+                     "TRYAGAIN the read was not served: this server lost the leadership");
         reads_in_flight_.erase(it);
-        std::shared_ptr<net::ClientConnection> conn = read.conn.lock();
-        if (!conn || !conn->is_open()) continue;
-        resp::ReplyWriter(conn->reply_buffer(read.slot))
-            .error("TRYAGAIN the read was not served: this server lost the leadership");
-        conn->finish(read.slot);
     }
     node_->advance(rd);
     // Configurations take effect when appended, addresses when applied.
@@ -514,13 +520,12 @@ void Server::apply(const raft::Entry& e) {
             conn = pending->second.conn.lock();
             slot = pending->second.slot;
             if (conn && !conn->is_open()) conn.reset();
-        } else if (auto other = pending->second.conn.lock(); other && other->is_open()) {
+        } else {
             // Another leader's entry took this index: ours is in no log
             // that can commit, so it certainly was not applied.
-            resp::ReplyWriter(other->reply_buffer(pending->second.slot))
-                .error("TRYAGAIN the write was not applied: the leader changed before it "
-                       "committed");
-            other->finish(pending->second.slot);
+            answer_error(pending->second,
+                         "TRYAGAIN the write was not applied: the leader changed before it "
+                         "committed");
         }
         pending_writes_.erase(pending);
     }
@@ -577,12 +582,8 @@ void Server::expire_pending_writes() {
             continue;
         }
         ++stats_.writes_uncertain;
-        if (auto conn = p.conn.lock(); conn && conn->is_open()) {
-            resp::ReplyWriter(conn->reply_buffer(p.slot))
-                .error("UNCERTAIN the write may or may not have been applied: this server lost "
-                       "the leadership before it committed");
-            conn->finish(p.slot);
-        }
+        answer_error(p, "UNCERTAIN the write may or may not have been applied: this server lost "
+                        "the leadership before it committed");
         it = pending_writes_.erase(it);
     }
     serve_unblocked_reads();
@@ -618,26 +619,18 @@ void Server::expire_reads() {
             ++it;
             continue;
         }
-        if (auto conn = it->second.conn.lock(); conn && conn->is_open()) {
-            resp::ReplyWriter(conn->reply_buffer(it->second.slot))
-                .error("TRYAGAIN the read was not served: the leadership could not be confirmed "
-                       "in time");
-            conn->finish(it->second.slot);
-        }
+        answer_error(it->second,
+                     "TRYAGAIN the read was not served: the leadership could not be confirmed "
+                     "in time");
         it = reads_in_flight_.erase(it);
     }
 }
 
 void Server::fail_pending_writes_uncertain(std::string_view why, raft::Index above) {
     for (auto it = pending_writes_.upper_bound(above); it != pending_writes_.end();) {
-        PendingWrite& p = it->second;
         ++stats_.writes_uncertain;
-        if (auto conn = p.conn.lock(); conn && conn->is_open()) {
-            resp::ReplyWriter(conn->reply_buffer(p.slot))
-                .error(fmt::format("UNCERTAIN the write may or may not have been applied: {}",
-                                   why));
-            conn->finish(p.slot);
-        }
+        answer_error(it->second,
+                     fmt::format("UNCERTAIN the write may or may not have been applied: {}", why));
         it = pending_writes_.erase(it);
     }
     if (pending_writes_.empty()) {
@@ -654,12 +647,9 @@ void Server::add_pending_write(raft::Index index, PendingWrite write) {
         // later leader's, and we lead again. Another server may still hold
         // that entry and commit it, so its fate is unknown here.
         ++stats_.writes_uncertain;
-        if (auto conn = it->second.conn.lock(); conn && conn->is_open()) {
-            resp::ReplyWriter(conn->reply_buffer(it->second.slot))
-                .error("UNCERTAIN the write may or may not have been applied: its entry was "
-                       "replaced in this server's log by a later leader's");
-            conn->finish(it->second.slot);
-        }
+        answer_error(it->second,
+                     "UNCERTAIN the write may or may not have been applied: its entry was "
+                     "replaced in this server's log by a later leader's");
     }
     it->second = std::move(write);
 }
