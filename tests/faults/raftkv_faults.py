@@ -17,9 +17,10 @@ checks what the clients saw:
   4. no server crashed, asserted or printed a sanitizer report.
 
 Partitions are iptables rules on the loopback interface, in a chain of this
-run's own (installed and removed by the harness; needs root). Clients
-connect from 127.0.0.1, which no partition touches: a partition cuts servers
-from each other, not from the clients. docs/fault_injection.md says more.
+run's own (installed and removed by the harness; needs root). They drop only
+packets to the run's peer port: a partition cuts servers from each other,
+never a client from a server, nor another run's servers.
+docs/fault_injection.md says more.
 
   tests/faults/raftkv_faults.py --nemesis partition --duration 60 --seed 7
 
@@ -552,7 +553,6 @@ class Run:
         self.heal_times = []  # monotonic_ns at the end of each fault
         self.firewall = Firewall(self.port + 10000)
         self.start_time = time.monotonic()
-        self.phase_marks = []  # (monotonic_ns, phase)
         self.keys_used = set()
         self.keys_lock = threading.Lock()
 
@@ -567,10 +567,6 @@ class Run:
     def fail(self, what):
         self.failures.append(what)
         self.note(f"FAILURE: {what}")
-
-    def set_phase(self, phase):
-        self.phase = phase
-        self.phase_marks.append((time.monotonic_ns(), phase))
 
     def current_keys(self):
         epoch = int((time.monotonic() - self.start_time) / KEY_EPOCH_S)
@@ -928,7 +924,7 @@ class Run:
             return
         self.note(f"cluster of {args.nodes} up; leader {self.leader().node_id}; port {self.port}")
         self.start_time = time.monotonic()
-        self.set_phase("healthy")
+        self.phase = "healthy"
         clients = self.clients = [Client(self, i + 1, self.seed * 1000 + i) for i in range(args.clients)]
         for c in clients:
             c.pick_target()
@@ -952,7 +948,7 @@ class Run:
                     and args.combine and self.rng.random() < 0.25:
                 chosen.append("membership")  # a membership change during another fault
             heals = []
-            self.set_phase("+".join(chosen))
+            self.phase = "+".join(chosen)
             self.active = []
             for nem in chosen:
                 self.check_processes()
@@ -968,16 +964,16 @@ class Run:
             for h in reversed(heals):
                 h()
             self.heal_times.append(time.monotonic_ns())
-            self.set_phase("healthy")
+            self.phase = "healthy"
         # The end: heal everything, then measure recovery.
         self.heal_all()
-        self.set_phase("recovery")
+        self.phase = "recovery"
         t0 = time.monotonic()
         recovered = self.wait_write(RECOVERY_BOUND_S)
         self.recovery_s = time.monotonic() - t0
         if not recovered:
             self.fail(f"no acknowledged write within {RECOVERY_BOUND_S} s after the last heal")
-        self.set_phase("healed")
+        self.phase = "healed"
         time.sleep(1.0)  # clients keep going on a healthy cluster for a moment
         self.stop_clients.set()
         for c in clients:

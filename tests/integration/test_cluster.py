@@ -4,6 +4,7 @@ Each test starts 3 (or 5) `raftkv server` processes forming one Raft cluster
 and drives them with redis-py and redis-cli. Waits have deadlines; nothing
 sleeps and hopes. A failed test keeps the data directories and logs.
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -87,6 +88,19 @@ class Cluster:
 
     def followers(self, leader):
         return [n for n in self.nodes if n is not leader and n.is_up()]
+
+
+@contextlib.contextmanager
+def followers_paused(cluster, leader):
+    """SIGSTOPs every follower of `leader` for the body, then SIGCONTs them."""
+    followers = cluster.followers(leader)
+    for f in followers:
+        f.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield followers
+    finally:
+        for f in followers:
+            f.proc.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture
@@ -395,10 +409,7 @@ def test_a_pipelined_read_behind_an_undecided_write_is_answered(make_cluster):
     waited behind it is answered too instead of hanging."""
     c = make_cluster(3).start()
     leader = c.leader()
-    followers = c.followers(leader)
-    for f in followers:
-        f.proc.send_signal(signal.SIGSTOP)
-    try:
+    with followers_paused(c, leader):
         r = leader.client(socket_timeout=30)
         p = r.pipeline(transaction=False)
         p.set("k", "v")
@@ -407,9 +418,6 @@ def test_a_pipelined_read_behind_an_undecided_write_is_answered(make_cluster):
         assert "UNCERTAIN" in str(replies[0]), replies
         assert isinstance(replies[1], redis.exceptions.ResponseError), replies
         assert "CLUSTERDOWN" in str(replies[1]) or "TRYAGAIN" in str(replies[1]), replies
-    finally:
-        for f in followers:
-            f.proc.send_signal(signal.SIGCONT)
     c.leader(timeout=15)
 
 
@@ -420,16 +428,10 @@ def test_removenode_answers_once_the_removal_is_committed(make_cluster):
     removal of the leader itself could be lost with it)."""
     c = make_cluster(3).start()
     leader = c.leader()
-    followers = c.followers(leader)
-    for f in followers:
-        f.proc.send_signal(signal.SIGSTOP)
-    try:
+    with followers_paused(c, leader):
         r = leader.client(socket_timeout=30)
         with pytest.raises(redis.exceptions.ResponseError, match="UNCERTAIN|TRYAGAIN"):
             r.execute_command("RAFT", "REMOVENODE", str(leader.node_id))
-    finally:
-        for f in followers:
-            f.proc.send_signal(signal.SIGCONT)
     # The old leader may be out or not (its removal may have reached the
     # others when they woke up); with a majority up, a removal is answered
     # +OK and is in the leader's configuration.
