@@ -783,6 +783,13 @@ std::vector<NodeAddress> Server::member_addresses() const {
 
 void Server::update_peers() {
     if (!peers_) return;
+    // A joining server has no configuration until the leader's log or
+    // snapshot reaches it; until then its peers are the ones the join reply
+    // named. Dropping them would leave it unable to answer the leader, which
+    // then never brings it up to date (seen in a fault run: a joiner that
+    // removed every peer 14 ms after joining and was never promoted).
+    const raft::Membership m = node_->membership();
+    if (m.voters.empty() && m.learners.empty()) return;
     std::vector<net::PeerAddress> peers;
     for (const NodeAddress& a : member_addresses()) {
         if (a.id != self_.id) peers.push_back(net::PeerAddress{a.id, a.host, a.peer_port});
