@@ -31,23 +31,34 @@ Configuration to_configuration(const Membership& m) {
 
 std::string_view role_name(Role role) {
     switch (role) {
-        case Role::kFollower: return "follower";
-        case Role::kPreCandidate: return "pre-candidate";
-        case Role::kCandidate: return "candidate";
-        case Role::kLeader: return "leader";
+        case Role::kFollower:
+            return "follower";
+        case Role::kPreCandidate:
+            return "pre-candidate";
+        case Role::kCandidate:
+            return "candidate";
+        case Role::kLeader:
+            return "leader";
     }
     return "?";
 }
 
 std::string_view refusal_name(Refusal r) {
     switch (r) {
-        case Refusal::kOk: return "ok";
-        case Refusal::kNotLeader: return "not leader";
-        case Refusal::kTransferring: return "leadership transfer in progress";
-        case Refusal::kConfigChangePending: return "a membership change is in progress";
-        case Refusal::kInvalidMember: return "invalid member for this change";
-        case Refusal::kLagging: return "the node is behind the leader";
-        case Refusal::kLastVoter: return "would remove the last voter";
+        case Refusal::kOk:
+            return "ok";
+        case Refusal::kNotLeader:
+            return "not leader";
+        case Refusal::kTransferring:
+            return "leadership transfer in progress";
+        case Refusal::kConfigChangePending:
+            return "a membership change is in progress";
+        case Refusal::kInvalidMember:
+            return "invalid member for this change";
+        case Refusal::kLagging:
+            return "the node is behind the leader";
+        case Refusal::kLastVoter:
+            return "would remove the last voter";
     }
     return "?";
 }
@@ -61,13 +72,13 @@ Node::Node(const NodeOptions& options, const LogStorage* storage, const HardStat
       tracker_(options.inflights),
       rng_state_(options.seed ^ (options.id.value * 0x9e3779b97f4a7c15ull)) {
     RAFTKV_ASSERT(id_ != NodeId(0), "node id 0 is reserved");
-    RAFTKV_ASSERT(options_.heartbeat_ticks > 0 && options_.heartbeat_ticks < options_.election_ticks,
-                  "heartbeat {} must be in (0, election {})", options_.heartbeat_ticks,
-                  options_.election_ticks);
+    RAFTKV_ASSERT(
+        options_.heartbeat_ticks > 0 && options_.heartbeat_ticks < options_.election_ticks,
+        "heartbeat {} must be in (0, election {})", options_.heartbeat_ticks,
+        options_.election_ticks);
     RAFTKV_ASSERT(!options_.lease_reads || options_.check_quorum, "lease reads need check-quorum");
-    RAFTKV_ASSERT(!options_.lease_reads ||
-                      (options_.lease_drift_ticks >= 0 &&
-                       options_.lease_drift_ticks < options_.election_ticks),
+    RAFTKV_ASSERT(!options_.lease_reads || (options_.lease_drift_ticks >= 0 &&
+                                            options_.lease_drift_ticks < options_.election_ticks),
                   "lease drift {} must be below the election timeout", options_.lease_drift_ticks);
     RAFTKV_ASSERT(options_.append_entries_max > 0, "append_entries_max must be positive");
     RAFTKV_ASSERT(options_.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive");
@@ -78,8 +89,8 @@ Node::Node(const NodeOptions& options, const LogStorage* storage, const HardStat
     // later ones are in the log or in the snapshot.
     base_membership_ = snap.index == Index(0) ? options_.initial_membership : snap.membership;
     if (storage_->last_index() >= storage_->first_index()) {
-        note_entries(storage_->entries(storage_->first_index(), storage_->last_index().next(),
-                                       UINT64_MAX));
+        note_entries(
+            storage_->entries(storage_->first_index(), storage_->last_index().next(), UINT64_MAX));
     }
 
     term_ = hs.term;
@@ -157,19 +168,18 @@ void Node::become_leader() {
     // No membership change until an entry of this term commits (§d4.1's
     // fix for one-at-a-time changes across leader changes).
     // §5.4.2 / §d6.4: commit an entry of our own term at once.
-    append_entries({Entry{.term = term_, .index = log_.last_index().next(),
-                          .type = EntryType::kNoop, .data = {}}});
+    append_entries({Entry{
+        .term = term_, .index = log_.last_index().next(), .type = EntryType::kNoop, .data = {}}});
     pending_config_index_ = log_.last_index();
 }
 
-bool Node::promotable() const {
-    return tracker_.is_voter(id_) && !log_.unstable_snapshot();
-}
+bool Node::promotable() const { return tracker_.is_voter(id_) && !log_.unstable_snapshot(); }
 
 void Node::reset_randomized_election_timeout() {
     randomized_election_timeout_ =
         options_.election_ticks +
-        static_cast<int>(next_random(&rng_state_) % static_cast<std::uint64_t>(options_.election_ticks));
+        static_cast<int>(next_random(&rng_state_) %
+                         static_cast<std::uint64_t>(options_.election_ticks));
 }
 
 void Node::campaign(CampaignKind kind) {
@@ -374,13 +384,14 @@ void Node::step_vote_request(const Message& m) {
     // Figure 2, RequestVote: one vote per term, for a candidate whose log is
     // at least as up to date as ours (§5.4.1). A pre-vote for a later term
     // promises nothing and is granted on the log alone.
-    const bool can_vote = vote_ == m.from || (vote_ == NodeId(0) && lead_ == NodeId(0)) ||
-                          (pre && m.term > term_);
+    const bool can_vote =
+        vote_ == m.from || (vote_ == NodeId(0) && lead_ == NodeId(0)) || (pre && m.term > term_);
     const MessageType reply = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
     if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {
         if (!pre) {
-            RAFTKV_ASSERT(vote_ == NodeId(0) || vote_ == m.from, "second vote in term {}: {} then {}",
-                          term_.value, vote_.value, m.from.value);
+            RAFTKV_ASSERT(vote_ == NodeId(0) || vote_ == m.from,
+                          "second vote in term {}: {} then {}", term_.value, vote_.value,
+                          m.from.value);
             vote_ = m.from;
             election_elapsed_ = 0;
         }
@@ -417,9 +428,8 @@ void Node::handle_append(const Message& m) {
     if (m.index < log_.committed()) {
         // Everything through our commit index matches the leader's log
         // (Log Matching); the entries below it may be compacted here.
-        send_after_persist(Message{.type = MessageType::kAppendResponse,
-                                   .to = m.from,
-                                   .index = log_.committed()});
+        send_after_persist(
+            Message{.type = MessageType::kAppendResponse, .to = m.from, .index = log_.committed()});
         return;
     }
     if (log_.match_term(m.index, m.log_term)) {
@@ -434,9 +444,11 @@ void Node::handle_append(const Message& m) {
             std::erase_if(config_entries_, [&](const auto& c) { return c.first >= conflict; });
             RAFTKV_ASSERT(conflict > log_.committed(), "truncating at {} below commit {}",
                           conflict.value, log_.committed().value);
-            note_entries(std::span<const Entry>(&*first, static_cast<std::size_t>(m.entries.end() - first)));
+            note_entries(
+                std::span<const Entry>(&*first, static_cast<std::size_t>(m.entries.end() - first)));
         }
-        const std::optional<Index> last = log_.maybe_append(m.index, m.log_term, m.commit, m.entries);
+        const std::optional<Index> last =
+            log_.maybe_append(m.index, m.log_term, m.commit, m.entries);
         RAFTKV_ASSERT(last.has_value(), "append matched but was not taken");
         if (conflict != Index(0)) apply_membership();
         send_after_persist(
@@ -458,9 +470,8 @@ void Node::handle_heartbeat(const Message& m) {
     // The leader caps m.commit at our match index, so we hold those entries.
     const Index commit = std::min(m.commit, log_.last_index());
     if (commit > log_.committed()) log_.commit_to(commit);
-    send_after_persist(Message{.type = MessageType::kHeartbeatResponse,
-                               .to = m.from,
-                               .read_round = m.read_round});
+    send_after_persist(
+        Message{.type = MessageType::kHeartbeatResponse, .to = m.from, .read_round = m.read_round});
 }
 
 void Node::handle_snapshot(const Message& m) {
@@ -468,9 +479,8 @@ void Node::handle_snapshot(const Message& m) {
     if (meta.index <= log_.committed()) {
         // Stale, or we caught up meanwhile: tell the leader where we are.
         incoming_snapshot_.reset();
-        send_after_persist(Message{.type = MessageType::kAppendResponse,
-                                   .to = m.from,
-                                   .index = log_.committed()});
+        send_after_persist(
+            Message{.type = MessageType::kAppendResponse, .to = m.from, .index = log_.committed()});
         return;
     }
     const bool same = incoming_snapshot_ && incoming_snapshot_->meta.index == meta.index &&
@@ -514,9 +524,8 @@ void Node::handle_snapshot(const Message& m) {
     }
     // Vouch for the snapshot's last entry only: after the fast-forward our
     // log may go on with entries the leader never sent.
-    send_after_persist(Message{.type = MessageType::kAppendResponse,
-                               .to = m.from,
-                               .index = snap.meta.index});
+    send_after_persist(
+        Message{.type = MessageType::kAppendResponse, .to = m.from, .index = snap.meta.index});
 }
 
 // ---- leader side ----------------------------------------------------------
@@ -556,7 +565,6 @@ void Node::handle_append_response(const Message& m) {
             break;
         case ProgressState::kReplicate:
             break;  // maybe_update freed the acknowledged appends
-
     }
     if (maybe_commit()) {
         on_commit_advanced();
@@ -678,9 +686,7 @@ void Node::send_heartbeats(std::uint64_t round) {
     });
 }
 
-bool Node::maybe_commit() {
-    return log_.maybe_commit(tracker_.committed(), term_);
-}
+bool Node::maybe_commit() { return log_.maybe_commit(tracker_.committed(), term_); }
 
 void Node::on_commit_advanced() {
     RAFTKV_ASSERT(role_ == Role::kLeader);
@@ -697,9 +703,7 @@ void Node::on_commit_advanced() {
     for (NodeId to : tracker_.learner_ids()) maybe_send_append(to, false);
 }
 
-bool Node::committed_entry_in_current_term() const {
-    return log_.term(log_.committed()) == term_;
-}
+bool Node::committed_entry_in_current_term() const { return log_.term(log_.committed()) == term_; }
 
 void Node::send_timeout_now(NodeId to) {
     send(Message{.type = MessageType::kTimeoutNow, .to = to});
@@ -719,17 +723,19 @@ void Node::abort_transfer() {
 
 Proposal Node::propose(std::string data) {
     if (role_ != Role::kLeader) return Proposal{.refusal = Refusal::kNotLeader, .leader = lead_};
-    if (transferee_ != NodeId(0)) return Proposal{.refusal = Refusal::kTransferring, .leader = lead_};
+    if (transferee_ != NodeId(0))
+        return Proposal{.refusal = Refusal::kTransferring, .leader = lead_};
     const Index index = log_.last_index().next();
-    append_entries({Entry{.term = term_, .index = index, .type = EntryType::kCommand,
-                          .data = std::move(data)}});
+    append_entries({Entry{
+        .term = term_, .index = index, .type = EntryType::kCommand, .data = std::move(data)}});
     return Proposal{.index = index, .term = term_, .leader = id_};
 }
 
 Refusal Node::read_index(std::string context) {
     if (role_ != Role::kLeader) return Refusal::kNotLeader;
     if (lease_valid()) {
-        confirmed_reads_.push_back(ReadState{.index = log_.committed(), .context = std::move(context)});
+        confirmed_reads_.push_back(
+            ReadState{.index = log_.committed(), .context = std::move(context)});
         return Refusal::kOk;
     }
     pending_reads_.push_back(std::move(context));
@@ -758,7 +764,8 @@ Refusal Node::transfer_leadership(NodeId target) {
 
 Proposal Node::change_membership(MembershipChange change, NodeId node) {
     if (role_ != Role::kLeader) return Proposal{.refusal = Refusal::kNotLeader, .leader = lead_};
-    if (transferee_ != NodeId(0)) return Proposal{.refusal = Refusal::kTransferring, .leader = lead_};
+    if (transferee_ != NodeId(0))
+        return Proposal{.refusal = Refusal::kTransferring, .leader = lead_};
     if (pending_config_index_ > log_.committed()) {
         return Proposal{.refusal = Refusal::kConfigChangePending, .leader = lead_};
     }
@@ -766,7 +773,8 @@ Proposal Node::change_membership(MembershipChange change, NodeId node) {
     Membership next = membership();
     switch (change) {
         case MembershipChange::kAddLearner:
-            if (next.contains(node)) return Proposal{.refusal = Refusal::kInvalidMember, .leader = lead_};
+            if (next.contains(node))
+                return Proposal{.refusal = Refusal::kInvalidMember, .leader = lead_};
             next.learners.insert(node);
             break;
         case MembershipChange::kPromote: {
@@ -782,7 +790,8 @@ Proposal Node::change_membership(MembershipChange change, NodeId node) {
             break;
         }
         case MembershipChange::kRemove:
-            if (!next.contains(node)) return Proposal{.refusal = Refusal::kInvalidMember, .leader = lead_};
+            if (!next.contains(node))
+                return Proposal{.refusal = Refusal::kInvalidMember, .leader = lead_};
             if (next.voters.size() == 1 && next.voters.contains(node)) {
                 return Proposal{.refusal = Refusal::kLastVoter, .leader = lead_};
             }
@@ -791,7 +800,9 @@ Proposal Node::change_membership(MembershipChange change, NodeId node) {
             break;
     }
     const Index index = log_.last_index().next();
-    append_entries({Entry{.term = term_, .index = index, .type = EntryType::kConfig,
+    append_entries({Entry{.term = term_,
+                          .index = index,
+                          .type = EntryType::kConfig,
                           .data = encode_membership(next)}});
     pending_config_index_ = index;
     return Proposal{.index = index, .term = term_, .leader = id_};
@@ -882,7 +893,9 @@ std::uint64_t Node::start_read_round() {
     // §6.4 step 1: the read index is the commit index once an entry of this
     // term is committed (before that, our commit index may be stale).
     if (role_ != Role::kLeader || !committed_entry_in_current_term()) return 0;
-    ReadRound round{.id = next_read_round_++, .sent_at = now_, .index = log_.committed(),
+    ReadRound round{.id = next_read_round_++,
+                    .sent_at = now_,
+                    .index = log_.committed(),
                     .contexts = std::move(pending_reads_)};
     pending_reads_.clear();
     // Rounds without reads only renew the lease; keep few of them.
@@ -917,10 +930,9 @@ void Node::check_read_rounds() {
             // Each voter that answered heard from us at or after sent_at and
             // will not vote for another before election_ticks of its own
             // clock pass (§d4.2.3); less the drift bound.
-            lease_until_ = std::max(lease_until_,
-                                    r.sent_at + static_cast<std::uint64_t>(
-                                                    options_.election_ticks -
-                                                    options_.lease_drift_ticks));
+            lease_until_ = std::max(
+                lease_until_, r.sent_at + static_cast<std::uint64_t>(options_.election_ticks -
+                                                                     options_.lease_drift_ticks));
         }
         read_rounds_.pop_front();
     }
@@ -983,8 +995,10 @@ Ready Node::ready() {
     const HardState hs = hard_state();
     if (hs != last_hard_state_) {
         rd.hard_state = hs;
+        rd.must_sync = hs.term != last_hard_state_.term || hs.vote != last_hard_state_.vote;
         last_hard_state_ = hs;
     }
+    if (rd.snapshot || !rd.entries.empty()) rd.must_sync = true;
     rd.messages = std::move(messages_);
     messages_.clear();
     rd.messages_after_persist = std::move(messages_after_persist_);
@@ -1021,7 +1035,8 @@ void Node::advance(const Ready& rd) {
         base_index_ = c.first;
         return true;
     });
-    if (storage_->snapshot_meta().index > base_index_) base_index_ = storage_->snapshot_meta().index;
+    if (storage_->snapshot_meta().index > base_index_)
+        base_index_ = storage_->snapshot_meta().index;
 }
 
 // ---- status ---------------------------------------------------------------

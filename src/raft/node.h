@@ -16,7 +16,10 @@
 //       Ready rd = node.ready();
 //       1. send rd.messages (now: in parallel with the disk write, §d10.2.1);
 //       2. persist, in this order, rd.snapshot, rd.entries (they overwrite the
-//          log from their first index on), rd.hard_state; then sync;
+//          log from their first index on), rd.hard_state; then sync if
+//          rd.must_sync (a Ready whose only durable change is the commit
+//          index need not be synced: a lost commit index is learned again
+//          from the leader, etcd's MustSync);
 //       3. send rd.messages_after_persist (they promise what step 2 wrote);
 //       4. load rd.snapshot into the state machine, then apply
 //          rd.committed_entries in order;
@@ -120,14 +123,19 @@ struct Ready {
     std::optional<Snapshot> snapshot;     // received from the leader: persist and load
     std::vector<Message> messages;        // send at once
     std::vector<Message> messages_after_persist;
-    std::vector<Entry> committed_entries;  // to apply, after persisting this Ready
-    std::vector<ReadState> read_states;    // confirmed and applied: answer them
+    std::vector<Entry> committed_entries;   // to apply, after persisting this Ready
+    std::vector<ReadState> read_states;     // confirmed and applied: answer them
     std::vector<std::string> failed_reads;  // contexts of reads that cannot be confirmed
+    // Step 2 must end with a sync: the Ready carries entries, a snapshot, or
+    // a new term or vote (§5.1: term and vote are durable before any message
+    // that depends on them leaves). False when the hard state changed only
+    // in its commit index, which may be written and synced later.
+    bool must_sync = false;
 
     bool empty() const {
         return !hard_state && entries.empty() && !snapshot && messages.empty() &&
-               messages_after_persist.empty() && committed_entries.empty() &&
-               read_states.empty() && failed_reads.empty();
+               messages_after_persist.empty() && committed_entries.empty() && read_states.empty() &&
+               failed_reads.empty();
     }
 };
 
@@ -135,12 +143,12 @@ struct Ready {
 // was appended at `index` in `term` and may still be lost if leadership is.
 enum class Refusal : std::uint8_t {
     kOk = 0,
-    kNotLeader = 1,             // see `leader` for a hint (NodeId(0): unknown)
-    kTransferring = 2,          // a leadership transfer is in progress
-    kConfigChangePending = 3,   // one membership change at a time (§d4.1)
-    kInvalidMember = 4,         // not a member, already one, or not a learner
-    kLagging = 5,               // the learner or transfer target is behind
-    kLastVoter = 6,             // removing it would leave no voter
+    kNotLeader = 1,            // see `leader` for a hint (NodeId(0): unknown)
+    kTransferring = 2,         // a leadership transfer is in progress
+    kConfigChangePending = 3,  // one membership change at a time (§d4.1)
+    kInvalidMember = 4,        // not a member, already one, or not a learner
+    kLagging = 5,              // the learner or transfer target is behind
+    kLastVoter = 6,            // removing it would leave no voter
 };
 std::string_view refusal_name(Refusal r);
 
@@ -351,8 +359,8 @@ private:
     Index max_committed_seen_;  // for the monotonic-commit check
 
     // Reads (leader only).
-    std::vector<std::string> pending_reads_;  // waiting for a round to start
-    std::deque<ReadRound> read_rounds_;       // started, not yet confirmed
+    std::vector<std::string> pending_reads_;     // waiting for a round to start
+    std::deque<ReadRound> read_rounds_;          // started, not yet confirmed
     std::map<NodeId, std::uint64_t> read_acks_;  // the highest round each voter answered
     std::uint64_t next_read_round_ = 1;
     std::deque<ReadState> confirmed_reads_;  // waiting for applied >= index
@@ -360,7 +368,7 @@ private:
     std::uint64_t lease_until_ = 0;  // now_ before which a lease read is safe
     bool lease_forfeited_ = false;   // sent a TimeoutNow in this term
 
-    std::map<NodeId, SnapshotSend> snapshot_sends_;  // leader: followers in kSnapshot
+    std::map<NodeId, SnapshotSend> snapshot_sends_;      // leader: followers in kSnapshot
     std::optional<IncomingSnapshot> incoming_snapshot_;  // follower
 };
 

@@ -299,11 +299,13 @@ void Cluster::pump(SimNode& n) {
             const Status s = n.disk->save_hard_state(*rd.hard_state);
             if (!s.is_ok()) fail(fmt::format("driver: node {}: {}", n.id.value, s.to_string()));
         }
-        const bool writes = rd.snapshot || !rd.entries.empty() || rd.hard_state;
+        // Nothing to sync (nothing written, or only a new commit index):
+        // nothing to wait for. An unsynced commit index is lost by a crash
+        // unless a later Ready's sync covers it.
+        const bool must_wait = rd.must_sync;
         n.ready = std::move(rd);
-        // Nothing written: nothing to wait for.
         const SimTime latency =
-            !writes || options_.disk_latency_max == 0
+            !must_wait || options_.disk_latency_max == 0
                 ? 0
                 : rng_.uniform(options_.disk_latency_min, options_.disk_latency_max);
         if (latency == 0) {
@@ -318,9 +320,12 @@ void Cluster::finish_ready(SimNode& n) {
     RAFTKV_ASSERT(n.ready.has_value());
     raft::Ready rd = std::move(*n.ready);
     n.ready.reset();
-    // 2. (end) The sync: everything above is durable now.
-    const Status s = n.disk->sync();
-    if (!s.is_ok()) fail(fmt::format("driver: node {}: {}", n.id.value, s.to_string()));
+    // 2. (end) The sync: everything above is durable now. A Ready that
+    // changed only the commit index is not synced (raft/node.h, must_sync).
+    if (rd.must_sync) {
+        const Status s = n.disk->sync();
+        if (!s.is_ok()) fail(fmt::format("driver: node {}: {}", n.id.value, s.to_string()));
+    }
     if (rd.snapshot) n.storage->apply_snapshot(rd.snapshot->meta, rd.snapshot->data);
     if (!rd.entries.empty()) n.storage->append(rd.entries);
     // 3. Messages that promise what was just persisted.

@@ -289,7 +289,8 @@ TEST(Node, ReadIndexIsBatchedIntoOneRound) {
     net.elect(1);
     net.settle();
     net.sent_.clear();
-    for (int i = 0; i < 10; ++i) ASSERT_EQ(net.node(1).read_index("r" + std::to_string(i)), Refusal::kOk);
+    for (int i = 0; i < 10; ++i)
+        ASSERT_EQ(net.node(1).read_index("r" + std::to_string(i)), Refusal::kOk);
     net.settle();
     EXPECT_EQ(net.sent_[MessageType::kHeartbeat], 2);
     ASSERT_EQ(net.peer(1).reads.size(), 10u);
@@ -379,7 +380,8 @@ TEST(Node, SnapshotCatchesUpALaggingFollowerInChunks) {
     for (int id : {1, 2}) {
         Peer& p = net.peer(id);
         const Index at = net.node(id).log().applied();
-        p.storage.compact({.index = at, .term = *p.storage.term(at),
+        p.storage.compact({.index = at,
+                           .term = *p.storage.term(at),
                            .membership = net.node(id).membership_at(at)},
                           "state-image-of-some-bytes");
     }
@@ -420,7 +422,7 @@ TEST(Node, LeaseReadsSkipTheRoundWhileTheLeaseHolds) {
     Net net(3, o);
     net.tick_all(10);  // past the start-up promise
     net.elect(1);
-    net.tick_all(1);   // a heartbeat round grants the lease
+    net.tick_all(1);  // a heartbeat round grants the lease
     net.sent_.clear();
     ASSERT_EQ(net.node(1).read_index("r"), Refusal::kOk);
     net.settle();
@@ -447,6 +449,34 @@ TEST(Node, LeaderCountsItsOwnEntryOnlyOncePersisted) {
     EXPECT_EQ(next.committed_entries[0].data, "a");
 }
 
+// Ready.must_sync (etcd's MustSync): entries, a snapshot, a new term or a
+// new vote must be synced before the Ready's messages_after_persist leave
+// (§5.1, Figure 2 "Persistent state"); a Ready that only moves the commit
+// index need not be, as a commit index lost in a crash is learned again.
+TEST(Node, OnlyACommitIndexChangeNeedsNoSync) {
+    Net net(1);
+    Node& n = net.node(1);
+    n.campaign_now();
+    Ready elected = n.ready();
+    ASSERT_TRUE(elected.hard_state.has_value());
+    EXPECT_TRUE(elected.must_sync) << "term and vote of the election";
+    net.peer(1).storage.append(elected.entries);
+    n.advance(elected);
+
+    Ready commit_only = n.ready();  // the no-op committed
+    ASSERT_TRUE(commit_only.hard_state.has_value());
+    EXPECT_TRUE(commit_only.entries.empty());
+    EXPECT_EQ(commit_only.hard_state->commit, Index(1));
+    EXPECT_FALSE(commit_only.must_sync);
+    n.advance(commit_only);
+
+    ASSERT_TRUE(n.propose("a").ok());
+    Ready with_entry = n.ready();
+    ASSERT_EQ(with_entry.entries.size(), 1u);
+    EXPECT_FALSE(with_entry.hard_state.has_value());
+    EXPECT_TRUE(with_entry.must_sync) << "an entry to persist";
+}
+
 // Figure 2, RequestVote: at most one vote per term, and it is persisted
 // before the answer leaves.
 TEST(Node, VotesOncePerTermAndPersistsTheVoteFirst) {
@@ -454,10 +484,10 @@ TEST(Node, VotesOncePerTermAndPersistsTheVoteFirst) {
     o.pre_vote = false;
     Net net(3, o);
     Node& voter = net.node(3);
-    voter.step(Message{.type = MessageType::kVote, .from = NodeId(1), .to = NodeId(3),
-                       .term = Term(5)});
-    voter.step(Message{.type = MessageType::kVote, .from = NodeId(2), .to = NodeId(3),
-                       .term = Term(5)});
+    voter.step(
+        Message{.type = MessageType::kVote, .from = NodeId(1), .to = NodeId(3), .term = Term(5)});
+    voter.step(
+        Message{.type = MessageType::kVote, .from = NodeId(2), .to = NodeId(3), .term = Term(5)});
     Ready rd = voter.ready();
     EXPECT_TRUE(rd.messages.empty());
     ASSERT_EQ(rd.messages_after_persist.size(), 2u);
@@ -466,6 +496,7 @@ TEST(Node, VotesOncePerTermAndPersistsTheVoteFirst) {
     ASSERT_TRUE(rd.hard_state.has_value());
     EXPECT_EQ(rd.hard_state->vote, NodeId(1));
     EXPECT_EQ(rd.hard_state->term, Term(5));
+    EXPECT_TRUE(rd.must_sync);
 }
 
 // §5.4.1: no vote for a candidate whose log is behind.
@@ -476,8 +507,12 @@ TEST(Node, RefusesAVoteToACandidateWithAnOlderLog) {
     net.settle();
     Node& voter = net.node(2);
     net.tick_all(0);
-    voter.step(Message{.type = MessageType::kVote, .from = NodeId(3), .to = NodeId(2),
-                       .term = Term(9), .index = Index(1), .log_term = Term(1),
+    voter.step(Message{.type = MessageType::kVote,
+                       .from = NodeId(3),
+                       .to = NodeId(2),
+                       .term = Term(9),
+                       .index = Index(1),
+                       .log_term = Term(1),
                        .transfer = true});
     Ready rd = voter.ready();
     ASSERT_EQ(rd.messages_after_persist.size(), 1u);
@@ -533,9 +568,9 @@ TEST(Node, ALostSnapshotChunkIsSentAgainAndDuplicatesAreHarmless) {
     net.settle();
     Peer& p = net.peer(1);
     const Index at = net.node(1).log().applied();
-    p.storage.compact({.index = at, .term = *p.storage.term(at),
-                       .membership = net.node(1).membership_at(at)},
-                      "0123456789");
+    p.storage.compact(
+        {.index = at, .term = *p.storage.term(at), .membership = net.node(1).membership_at(at)},
+        "0123456789");
     net.up(3);
     int chunks = 0;
     net.drop_ = [&](const Message& m) {
@@ -548,9 +583,13 @@ TEST(Node, ALostSnapshotChunkIsSentAgainAndDuplicatesAreHarmless) {
     EXPECT_EQ(net.peer(3).storage.snapshot_chunk(0, 100), "0123456789");
     EXPECT_EQ(net.node(3).log().committed(), at);
     // A duplicated chunk after the install changes nothing.
-    net.node(3).step(Message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(3),
-                             .term = net.node(1).term(), .snapshot = p.storage.snapshot_meta(),
-                             .offset = 3, .data = "345"});
+    net.node(3).step(Message{.type = MessageType::kSnapshot,
+                             .from = NodeId(1),
+                             .to = NodeId(3),
+                             .term = net.node(1).term(),
+                             .snapshot = p.storage.snapshot_meta(),
+                             .offset = 3,
+                             .data = "345"});
     net.settle();
     EXPECT_EQ(net.node(3).log().committed(), at);
 }
@@ -567,9 +606,9 @@ TEST(Node, AFollowerRestartedMidSnapshotAsksForItFromTheStart) {
     net.settle();
     Peer& p = net.peer(1);
     const Index at = net.node(1).log().applied();
-    p.storage.compact({.index = at, .term = *p.storage.term(at),
-                       .membership = net.node(1).membership_at(at)},
-                      "abcdefgh");
+    p.storage.compact(
+        {.index = at, .term = *p.storage.term(at), .membership = net.node(1).membership_at(at)},
+        "abcdefgh");
     net.up(3);
     int chunks = 0;
     net.drop_ = [&](const Message& m) {
@@ -652,11 +691,16 @@ TEST(Node, ASnapshotTheFollowerHasVouchesOnlyForItsOwnEntries) {
     o.id = NodeId(3);
     o.initial_membership.voters = {NodeId(1), NodeId(2), NodeId(3)};
     Node f(o, &st, HardState{.term = Term(1), .vote = NodeId(0), .commit = Index(2)}, Index(0));
-    f.step(Message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(3),
-                   .term = Term(2), .commit = Index(3),
-                   .snapshot = SnapshotMeta{.index = Index(3), .term = Term(1),
-                                            .membership = o.initial_membership},
-                   .data = "img", .done = true});
+    f.step(Message{
+        .type = MessageType::kSnapshot,
+        .from = NodeId(1),
+        .to = NodeId(3),
+        .term = Term(2),
+        .commit = Index(3),
+        .snapshot =
+            SnapshotMeta{.index = Index(3), .term = Term(1), .membership = o.initial_membership},
+        .data = "img",
+        .done = true});
     Ready rd = f.ready();
     ASSERT_EQ(rd.messages_after_persist.size(), 1u);
     EXPECT_EQ(rd.messages_after_persist[0].index, Index(3));
@@ -669,10 +713,16 @@ TEST(Node, ALateDuplicateOfTheFirstChunkKeepsWhatWasReassembled) {
     o.id = NodeId(3);
     o.initial_membership.voters = {NodeId(1), NodeId(2), NodeId(3)};
     Node f(o, &st, HardState{}, Index(0));
-    const SnapshotMeta meta{.index = Index(10), .term = Term(1), .membership = o.initial_membership};
+    const SnapshotMeta meta{
+        .index = Index(10), .term = Term(1), .membership = o.initial_membership};
     auto chunk = [&](std::uint64_t off, std::string d) {
-        return Message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(3),
-                       .term = Term(1), .snapshot = meta, .offset = off, .data = std::move(d)};
+        return Message{.type = MessageType::kSnapshot,
+                       .from = NodeId(1),
+                       .to = NodeId(3),
+                       .term = Term(1),
+                       .snapshot = meta,
+                       .offset = off,
+                       .data = std::move(d)};
     };
     f.step(chunk(0, "ab"));
     f.step(chunk(2, "cd"));
@@ -691,11 +741,15 @@ TEST(Node, AVoteRequestFromALowerTermIsAnsweredWithOurTerm) {
     o.pre_vote = false;
     Net net(3, o);
     Node& voter = net.node(2);
-    voter.step(Message{.type = MessageType::kVote, .from = NodeId(3), .to = NodeId(2),
-                       .term = Term(7)});
+    voter.step(
+        Message{.type = MessageType::kVote, .from = NodeId(3), .to = NodeId(2), .term = Term(7)});
     (void)voter.ready();
-    voter.step(Message{.type = MessageType::kVote, .from = NodeId(1), .to = NodeId(2),
-                       .term = Term(4), .index = Index(9), .log_term = Term(3)});
+    voter.step(Message{.type = MessageType::kVote,
+                       .from = NodeId(1),
+                       .to = NodeId(2),
+                       .term = Term(4),
+                       .index = Index(9),
+                       .log_term = Term(3)});
     Ready rd = voter.ready();
     ASSERT_EQ(rd.messages_after_persist.size(), 1u);
     const Message& answer = rd.messages_after_persist[0];
