@@ -9,7 +9,6 @@
 #include "server/raft_recovery.h"
 #include "server/raft_storage.h"
 #include "server/recovery.h"
-#include "storage/hard_state_file.h"
 
 namespace raftkv::server {
 
@@ -125,15 +124,14 @@ PersistResult RaftDisk::run_persist(PersistJob& job) {
         }
         result.snapshot_file = std::move(*file);
     }
-    // 2. The entries, synced.
-    if (Status s = append_entries(job.entries); !s.is_ok()) {
+    // 2. The entries, then the hard state (its commit index may point into
+    // them), in one WAL batch: a full disk undoes both.
+    if (Status s = append_entries(job.entries, job.hard_state); !s.is_ok()) {
         return PersistResult{.status = fail_unless_full(std::move(s))};
     }
-    // 3. The hard state, after the entries it may point into are durable.
-    if (job.hard_state) {
-        Status s = storage::save_hard_state(hard_state_dir(options_.data_dir),
-                                            to_storage(*job.hard_state));
-        if (!s.is_ok()) return PersistResult{.status = fail_unless_full(std::move(s))};
+    // 3. One sync for all of it.
+    if (job.must_sync) {
+        if (Status s = wal_->sync(); !s.is_ok()) return PersistResult{.status = fail(std::move(s))};
     }
     return result;
 }
@@ -162,17 +160,16 @@ Status RaftDisk::empty_wal_after(raft::Index index) {
     return Status::ok();
 }
 
-Status RaftDisk::append_entries(const std::vector<raft::Entry>& entries) {
+Status RaftDisk::append_entries(const std::vector<raft::Entry>& entries,
+                                const std::optional<raft::HardState>& hard_state) {
     std::size_t skip = 0;
     while (skip < entries.size() && entries[skip].index <= snapshot_index_) ++skip;
     const std::span<const raft::Entry> fresh = std::span<const raft::Entry>(entries).subspan(skip);
-    if (fresh.empty()) return Status::ok();
-    if (fresh.front().index <= wal_->last_index()) {
+    if (!fresh.empty() && fresh.front().index <= wal_->last_index()) {
         // A conflict: the leader's entries replace our suffix from there.
         RAFTKV_RETURN_IF_ERROR(wal_->truncate_suffix(fresh.front().index));
     }
-    RAFTKV_RETURN_IF_ERROR(wal_->append(fresh));
-    return wal_->sync();
+    return wal_->append(fresh, hard_state);
 }
 
 PersistResult RaftDisk::run_save_snapshot(const raft::SnapshotMeta& meta,
@@ -192,7 +189,13 @@ PersistResult RaftDisk::run_save_snapshot(const raft::SnapshotMeta& meta,
     Result<storage::SnapshotFile> file = write_snapshot(meta, image);
     if (!file) return PersistResult{.status = file.error()};
     if (Status s = wal_->compact_prefix(meta.index); !s.is_ok()) {
-        return PersistResult{.status = fail(std::move(s))};
+        if (s.code() != Code::kDiskFull || !wal_->failure().is_ok()) {
+            return PersistResult{.status = fail(std::move(s))};
+        }
+        // The snapshot is durable; the log keeps its old segments until the
+        // next snapshot compacts it (a restart skips what the snapshot covers).
+        spdlog::warn("raft disk: snapshot at index {} saved but the log not compacted: {}",
+                     meta.index.value, s.to_string());
     }
     return PersistResult{.snapshot_file = std::move(*file)};
 }

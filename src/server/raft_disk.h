@@ -4,10 +4,11 @@
 // on the loop.
 //
 // The loop thread hands over jobs; RaftDisk's own thread runs them in
-// order, one WAL fsync per job (the server gathers a whole Ready into one
-// job, so group commit happens by itself), and posts each completion to the
-// loop executor. It owns the Wal, the hard state file and the snapshot
-// directory; nothing else writes there while it runs. It does not decide
+// order, at most one WAL fsync per job (the server gathers a whole Ready
+// into one job, so group commit happens by itself; the hard state is a WAL
+// record, covered by the same fsync), and posts each completion to the
+// loop executor. It owns the Wal (and through it the hard state file) and
+// the snapshot directory; nothing else writes there while it runs. It does not decide
 // anything Raft: the server does, from the completions. Layouts: docs/wal_format.md,
 // docs/snapshot_format.md; the data directory: raft_recovery.h.
 #pragma once
@@ -40,13 +41,17 @@ struct PersistJob {
     // WAL is emptied so that the log restarts after snapshot->meta.index.
     // Must be newer than every snapshot on disk (asserted).
     std::optional<raft::Snapshot> snapshot;
-    // Appended and synced. Consecutive; when entries[0].index is at or below
-    // the WAL's last index, the WAL is first cut from there (a follower
-    // overwriting a conflicting suffix). Entries at or below the snapshot
-    // index are skipped (the snapshot covers them).
+    // Appended. Consecutive; when entries[0].index is at or below the WAL's
+    // last index, the WAL is first cut from there (a follower overwriting a
+    // conflicting suffix). Entries at or below the snapshot index are
+    // skipped (the snapshot covers them).
     std::vector<raft::Entry> entries;
-    // Replaced atomically (written, fsynced, renamed) after the entries synced.
+    // Appended to the WAL as a hard state record after the entries.
     std::optional<raft::HardState> hard_state;
+    // raft::Ready::must_sync: end with one WAL sync, covering the entries
+    // and the hard state. False only for a job whose one change is the
+    // commit index: its record reaches the disk with the next sync.
+    bool must_sync = true;
 };
 
 // The outcome of a job, handed to its completion on the loop thread.
@@ -65,9 +70,8 @@ struct PersistResult {
 };
 
 struct RaftDiskOptions {
-    // The data directory (raft_recovery.h): the hard state file goes in
-    // hard_state_dir(data_dir), snapshots in snapshot_dir(data_dir). The Wal
-    // comes open, from recover_raft().
+    // The data directory (raft_recovery.h): snapshots go in
+    // snapshot_dir(data_dir). The Wal comes open, from recover_raft().
     std::filesystem::path data_dir;
     // The index of the newest snapshot on disk (0: none), as recovered.
     raft::Index snapshot_index;
@@ -135,7 +139,8 @@ private:
                                                  std::string_view image);
     Status empty_wal_after(raft::Index index);
     Status fail_unless_full(Status status);
-    Status append_entries(const std::vector<raft::Entry>& entries);
+    Status append_entries(const std::vector<raft::Entry>& entries,
+                          const std::optional<raft::HardState>& hard_state);
     Status fail(Status status);
 
     asio::any_io_executor loop_;

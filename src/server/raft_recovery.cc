@@ -100,18 +100,18 @@ Result<RecoveredRaft> recover_raft(const std::filesystem::path& data_dir,
 
     // 2. The log after it, into the storage, not applied.
     storage::WalRecovery wal_recovery;
-    auto wal = storage::Wal::open(
-        storage::WalOptions{.dir = wal_dir(data_dir), .segment_bytes_max = wal_segment_bytes},
-        &wal_recovery);
+    auto wal = storage::Wal::open(storage::WalOptions{.dir = wal_dir(data_dir),
+                                                      .segment_bytes_max = wal_segment_bytes,
+                                                      .hard_state_dir = hard_state_dir(data_dir)},
+                                  &wal_recovery);
     if (!wal) return wal.error();
     r.wal = std::move(*wal);
     for (std::string& w : wal_recovery.warnings) r.warnings.push_back(std::move(w));
     RAFTKV_RETURN_IF_ERROR(recover_log(data_dir, snap, std::move(wal_recovery.entries), &r));
 
-    // 3. The hard state.
-    auto hard_state = storage::load_hard_state(hard_state_dir(data_dir));
-    if (!hard_state) return hard_state.error();
-    r.hard_state = to_raft(*hard_state);
+    // 3. The hard state: the newest of the WAL's records and the hard state
+    // file (storage/wal.h).
+    r.hard_state = wal_recovery.hard_state;
     const raft::Term last_term = *r.storage->term(r.storage->last_index());
     if (r.hard_state.term < last_term) {
         r.hard_state.term = last_term;
@@ -119,9 +119,9 @@ Result<RecoveredRaft> recover_raft(const std::filesystem::path& data_dir,
     }
     if (r.hard_state.commit > r.storage->last_index()) {
         return Status::errorf(Code::kCorruption,
-                              "the hard state in {} says index {} is committed but the log in {} "
+                              "the hard state ({}) says index {} is committed but the log in {} "
                               "ends at index {}",
-                              hard_state_dir(data_dir).string(), r.hard_state.commit.value,
+                              storage::to_string(r.hard_state), r.hard_state.commit.value,
                               wal_dir(data_dir).string(), r.storage->last_index().value);
     }
     return r;

@@ -7,7 +7,8 @@
 // Data directory (shared with the single-node server's, recovery.h):
 //   DATA_DIR/snapshots/snap-<index>.snap   storage/snapshot_file.h (v1 or v2)
 //   DATA_DIR/wal/<first index>.wal         storage/wal.h
-//   DATA_DIR/hard_state                    storage/hard_state_file.h
+//   DATA_DIR/hard_state                    storage/hard_state_file.h (the WAL's
+//                                          spill; before WAL format 2, the only copy)
 // A single-node directory (a version 1 snapshot, a WAL of commands, no hard
 // state) recovers with an empty snapshot membership and a zero hard state;
 // the server supplies its founding configuration (RaftStorage::
@@ -40,7 +41,8 @@ struct RecoveredRaft {
     kv::StateMachine state;
     // Open, positioned to append storage->last_index() + 1. For RaftDisk.
     std::unique_ptr<storage::Wal> wal;
-    // From the hard state file; zero when there is none. Its term is raised
+    // The newest of the WAL's hard state records and the hard state file;
+    // zero when there is none. Its term is raised
     // to the last log entry's term if lower (a single-node directory has no
     // hard state file but terms in its log), clearing the vote.
     raft::HardState hard_state;

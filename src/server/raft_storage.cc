@@ -18,16 +18,6 @@ raft::SnapshotMeta to_raft(const storage::SnapshotMeta& meta) {
         .index = meta.last_index, .term = meta.last_term, .membership = meta.membership};
 }
 
-storage::HardState to_storage(const raft::HardState& hard_state) {
-    return storage::HardState{
-        .term = hard_state.term, .voted_for = hard_state.vote, .commit = hard_state.commit};
-}
-
-raft::HardState to_raft(const storage::HardState& hard_state) {
-    return raft::HardState{
-        .term = hard_state.term, .vote = hard_state.voted_for, .commit = hard_state.commit};
-}
-
 std::uint64_t RaftStorage::snapshot_bytes() const { return file_ ? file_->payload_bytes() : 0; }
 
 std::string RaftStorage::snapshot_chunk(std::uint64_t offset, std::uint64_t bytes_max) const {

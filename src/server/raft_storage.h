@@ -26,8 +26,6 @@ namespace raftkv::server {
 
 storage::SnapshotMeta to_storage(const raft::SnapshotMeta& meta);
 raft::SnapshotMeta to_raft(const storage::SnapshotMeta& meta);
-storage::HardState to_storage(const raft::HardState& hard_state);
-raft::HardState to_raft(const storage::HardState& hard_state);
 
 // Not thread-safe; owned by the server loop and borrowed (read-only) by the
 // raft::Node. Semantics of append/compact/apply_snapshot are those of

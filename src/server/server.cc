@@ -10,10 +10,10 @@
 #include <csignal>
 #include <random>
 
+#include "client/connection.h"
 #include "kv/command_codec.h"
 #include "kv/commands.h"
 #include "raft/membership.h"
-#include "client/connection.h"
 #include "raft/message_codec.h"
 #include "resp/reply_writer.h"
 #include "server/raft_recovery.h"
@@ -126,8 +126,8 @@ Status Server::recover() {
     if (config_.join.empty()) {
         for (const NodeAddress& node : config_.cluster) founding.voters.insert(node.id);
     }
-    is_fresh_ = recovered->hard_state.term == raft::Term(0) &&
-                storage_->last_index() == raft::Index(0);
+    is_fresh_ =
+        recovered->hard_state.term == raft::Term(0) && storage_->last_index() == raft::Index(0);
     // The founding configuration is recorded at the first start, so that a
     // later start with other --cluster flags cannot change the configuration
     // at index 0 under the cluster's feet (the log holds later ones).
@@ -139,10 +139,10 @@ Status Server::recover() {
                                   founding_path.string());
         }
         if (*recorded != founding && config_.join.empty()) {
-            spdlog::warn("--cluster ({}) differs from the founding configuration recorded in "
-                         "{} ({}); the recorded one is used",
-                         raft::to_string(founding), founding_path.string(),
-                         raft::to_string(*recorded));
+            spdlog::warn(
+                "--cluster ({}) differs from the founding configuration recorded in "
+                "{} ({}); the recorded one is used",
+                raft::to_string(founding), founding_path.string(), raft::to_string(*recorded));
         }
         founding = std::move(*recorded);
     } else if (bytes.error().code() == Code::kNotFound) {
@@ -166,9 +166,10 @@ Status Server::recover() {
     if (node_->membership() != founding && !node_->membership().voters.empty()) {
         // The log and snapshot hold the configuration the cluster agreed on
         // since it was founded; --cluster only founds it.
-        spdlog::warn("the persisted configuration ({}) differs from --cluster ({}); the "
-                     "persisted one wins",
-                     raft::to_string(node_->membership()), raft::to_string(founding));
+        spdlog::warn(
+            "the persisted configuration ({}) differs from --cluster ({}); the "
+            "persisted one wins",
+            raft::to_string(node_->membership()), raft::to_string(founding));
     }
     spdlog::info(
         "recovered {} keys: snapshot at index {}, log to index {}, term {}, commit {}; "
@@ -231,7 +232,8 @@ Status Server::join_cluster(std::chrono::seconds patience) {
                 last_error = reply.error().to_string();
             } else if (reply->type == resp::Reply::Type::kError) {
                 last_error = reply->str;
-                if (last_error.rfind("TRYAGAIN", 0) != 0 && last_error.rfind("CLUSTERDOWN", 0) != 0) {
+                if (last_error.rfind("TRYAGAIN", 0) != 0 &&
+                    last_error.rfind("CLUSTERDOWN", 0) != 0) {
                     return Status::errorf(Code::kInvalid, "joining through {}: {}", config_.join,
                                           last_error);
                 }
@@ -248,8 +250,8 @@ Status Server::join_cluster(std::chrono::seconds patience) {
                 }
                 peers_->set_peers(peers);
                 known_peers_ = std::move(peers);
-                spdlog::info("asked to join the cluster through {}: {} other members",
-                             config_.join, join_addresses_.size());
+                spdlog::info("asked to join the cluster through {}: {} other members", config_.join,
+                             join_addresses_.size());
                 // The leader may lose its place before the addition commits;
                 // ask again until its log reaches us (on_tick).
                 join_retry_at_ = std::chrono::steady_clock::now() + kJoinRetryDelay;
@@ -389,6 +391,16 @@ void Server::pump() {
         }
         // The leader sends before its own write (§d10.2.1).
         send_messages(rd.messages);
+        if (rd.hard_state && !rd.must_sync) {
+            // Only the commit index changed (raft/node.h, must_sync): its
+            // record goes to the disk thread behind the jobs before it and
+            // reaches the disk with the next sync; nothing waits for it.
+            RAFTKV_ASSERT(!rd.snapshot && rd.entries.empty(), "an unsynced Ready with entries");
+            disk_->persist(PersistJob{.hard_state = rd.hard_state, .must_sync = false},
+                           [this](PersistResult r) { on_commit_index_saved(std::move(r)); });
+            finish_ready(rd);
+            continue;
+        }
         if (rd.snapshot || !rd.entries.empty() || rd.hard_state) {
             persisting_ = true;
             std::optional<raft::SnapshotMeta> installed;
@@ -403,8 +415,10 @@ void Server::pump() {
                 installed = rd.snapshot->meta;
                 installing_snapshot_ = true;
             }
-            PersistJob job{.snapshot = std::move(rd.snapshot), .entries = rd.entries,
-                           .hard_state = rd.hard_state};
+            PersistJob job{.snapshot = std::move(rd.snapshot),
+                           .entries = rd.entries,
+                           .hard_state = rd.hard_state,
+                           .must_sync = true};
             rd.snapshot.reset();
             if (installed) rd.snapshot = raft::Snapshot{.meta = *installed, .data = {}};
             auto shared = std::make_shared<raft::Ready>(std::move(rd));
@@ -415,6 +429,29 @@ void Server::pump() {
         }
         finish_ready(rd);
     }
+}
+
+void Server::on_commit_index_saved(PersistResult result) {
+    const Status& status = result.status;
+    if (status.is_ok()) return;
+    if (status.code() == Code::kDiskFull) {
+        // Nothing was written; the next hard state record supersedes it.
+        spdlog::warn("commit index not recorded: {}", status.to_string());
+        return;
+    }
+    if (!fatal_error_.empty()) return;
+    on_disk_failed(status);
+}
+
+void Server::on_disk_failed(const Status& status) {
+    // What reached the disk is unknown (a failed fsync): this server cannot
+    // promise anything it was about to promise. Stop; a restart recovers
+    // from what is on disk, and the other servers go on without us.
+    spdlog::error("cannot persist the raft log: {}", status.to_string());
+    last_write_error_ = status.to_string();
+    fatal_error_ = status.to_string();
+    fail_pending_writes_uncertain(status.to_string());
+    begin_shutdown(status);
 }
 
 void Server::on_persisted(raft::Ready rd, PersistResult result) {
@@ -444,15 +481,7 @@ void Server::on_persisted(raft::Ready rd, PersistResult result) {
     }
     persisting_ = false;
     if (!status.is_ok()) {
-        // What reached the disk is unknown (a failed fsync), or the disk is
-        // full: either way this server cannot promise anything it was about
-        // to promise. Stop; a restart recovers from what is on disk, and the
-        // other servers go on without us.
-        spdlog::error("cannot persist the raft log: {}", status.to_string());
-        last_write_error_ = status.to_string();
-        fatal_error_ = status.to_string();
-        fail_pending_writes_uncertain(status.to_string());
-        begin_shutdown(status);
+        on_disk_failed(status);
         return;
     }
     ++stats_.write_batches_synced;
@@ -464,8 +493,8 @@ void Server::on_persisted(raft::Ready rd, PersistResult result) {
         snapshot_index_ = applied_;
         log_bytes_since_snapshot_ = 0;
         ++stats_.snapshots_installed;
-        spdlog::info("installed a snapshot from the leader at index {} ({} keys)",
-                     applied_.value, state_.key_count());
+        spdlog::info("installed a snapshot from the leader at index {} ({} keys)", applied_.value,
+                     state_.key_count());
         // Writes the snapshot covers are decided without apply(): their
         // waiting reads go on (a follower redirects them).
         serve_unblocked_reads();
@@ -569,9 +598,10 @@ void Server::expire_pending_writes() {
         // at or below it are applied here still, and answered then (a leader
         // that removed itself steps down when the removal commits, maybe
         // before its own copy of the last entries is on disk).
-        fail_pending_writes_uncertain("this server was removed from the cluster before they "
-                                      "were decided",
-                                      node_->log().committed());
+        fail_pending_writes_uncertain(
+            "this server was removed from the cluster before they "
+            "were decided",
+            node_->log().committed());
         return;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -582,8 +612,9 @@ void Server::expire_pending_writes() {
             continue;
         }
         ++stats_.writes_uncertain;
-        answer_error(p, "UNCERTAIN the write may or may not have been applied: this server lost "
-                        "the leadership before it committed");
+        answer_error(p,
+                     "UNCERTAIN the write may or may not have been applied: this server lost "
+                     "the leadership before it committed");
         it = pending_writes_.erase(it);
     }
     serve_unblocked_reads();
@@ -931,8 +962,8 @@ void Server::maybe_snapshot(bool force) {
     const std::optional<raft::Term> term = storage_->term(applied_);
     if (!term) return;
     is_snapshot_running_ = true;
-    const raft::SnapshotMeta meta{.index = applied_, .term = *term,
-                                  .membership = node_->membership_at(applied_)};
+    const raft::SnapshotMeta meta{
+        .index = applied_, .term = *term, .membership = node_->membership_at(applied_)};
     // The image is taken on the loop thread (an in-memory copy); the slow
     // part, writing and syncing it, happens on the disk thread.
     const auto started = std::chrono::steady_clock::now();
@@ -943,10 +974,9 @@ void Server::maybe_snapshot(bool force) {
     const std::uint64_t covered_bytes = log_bytes_since_snapshot_;
     spdlog::info("taking a snapshot at index {} ({} keys, {} bytes; image made in {} ms)",
                  meta.index.value, state_.key_count(), image.size(), image_ms);
-    disk_->save_snapshot(meta, std::move(image),
-                         [this, meta, covered_bytes](PersistResult r) {
-                             on_snapshot_saved(meta, covered_bytes, std::move(r));
-                         });
+    disk_->save_snapshot(meta, std::move(image), [this, meta, covered_bytes](PersistResult r) {
+        on_snapshot_saved(meta, covered_bytes, std::move(r));
+    });
 }
 
 void Server::on_snapshot_saved(const raft::SnapshotMeta& meta, std::uint64_t log_bytes,

@@ -127,6 +127,10 @@ private:
     void schedule_pump();
     void pump();
     void on_persisted(raft::Ready rd, PersistResult result);
+    // The completion of a Ready's job that only recorded the commit index.
+    void on_commit_index_saved(PersistResult result);
+    // A write or sync failed for good: fail what waits, and stop.
+    void on_disk_failed(const Status& status);
     void finish_ready(raft::Ready& rd);
     void send_messages(std::vector<raft::Message>& messages);
     void apply(const raft::Entry& entry);
@@ -146,7 +150,8 @@ private:
     void execute(net::ClientConnection& conn, std::uint64_t slot, std::string_view name,
                  const kv::CommandInfo* info, std::vector<std::string>& args);
     void propose(net::ClientConnection& conn, std::uint64_t slot, std::vector<std::string>& args);
-    void start_read(net::ClientConnection& conn, std::uint64_t slot, std::vector<std::string>& args);
+    void start_read(net::ClientConnection& conn, std::uint64_t slot,
+                    std::vector<std::string>& args);
     // Writes -MOVED to the leader or -CLUSTERDOWN: the command was not run.
     void redirect(net::ClientConnection& conn, std::uint64_t slot);
     std::optional<NodeAddress> address_of(raft::NodeId id) const;
@@ -215,7 +220,7 @@ private:
 
     raft::Index applied_;
     std::map<raft::Index, PendingWrite> pending_writes_;
-    std::multimap<std::uint64_t, WaitingRead> waiting_reads_;  // by the index they wait for
+    std::multimap<std::uint64_t, WaitingRead> waiting_reads_;       // by the index they wait for
     std::unordered_map<std::string, WaitingRead> reads_in_flight_;  // by ReadIndex context
     std::uint64_t next_read_id_ = 1;
 
@@ -224,7 +229,7 @@ private:
     bool is_snapshot_running_ = false;
     std::string last_write_error_;
     std::string disk_full_error_;  // set while the last persist found the disk full
-    std::string fatal_error_;  // set once the disk fails for good
+    std::string fatal_error_;      // set once the disk fails for good
 
     std::uint64_t next_client_id_ = 1;
     std::unordered_map<std::uint64_t, std::shared_ptr<net::ClientConnection>> connections_;

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "storage/hard_state_file.h"
 #include "storage/wal_format.h"
 #include "storage/wal_reader.h"
 
@@ -36,7 +37,14 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, WalRecovery* r
     RAFTKV_ASSERT(options.segment_bytes_max > 0);
     RAFTKV_RETURN_IF_ERROR(create_dirs(options.dir));
     std::unique_ptr<Wal> wal(new Wal(options));
+    if (!options.hard_state_dir.empty()) {
+        Result<raft::HardState> file = load_hard_state(options.hard_state_dir);
+        if (!file) return file.error();
+        wal->hard_state_ = *file;
+        wal->spilled_ = *file;
+    }
     RAFTKV_RETURN_IF_ERROR(wal->recover(recovery));
+    recovery->hard_state = wal->hard_state_;
     return wal;
 }
 
@@ -77,8 +85,10 @@ Status Wal::recover(WalRecovery* recovery) {
                                  });
         if (!scan) return scan.error();
         // An unfinished last segment goes before the gap check: it holds no
-        // record, so whatever index its name says does not matter.
-        if (scan->header_is_torn || scan->entries.empty()) {
+        // record, so whatever index its name says does not matter. A
+        // segment of hard state records only is a real one (the log
+        // continues at its name's index).
+        if (scan->header_is_torn || (scan->entries.empty() && scan->hard_state_records == 0)) {
             if (!is_last) {
                 return Status::errorf(Code::kCorruption, "segment {} holds no records",
                                       path.string());
@@ -103,9 +113,15 @@ Status Wal::recover(WalRecovery* recovery) {
             if (!fd.is_open()) return errno_status(errno, fmt::format("open {}", path.string()));
             RAFTKV_RETURN_IF_ERROR(truncate_and_sync(fd.get(), scan->valid_bytes, path));
         }
-        const raft::Index end = scan->entries.back().index.next();
-        prev_term = scan->entries.back().term;
-        segments_.push_back(Segment{first, end, scan->valid_bytes, path});
+        if (scan->entries.empty() && !is_last) {
+            return Status::errorf(Code::kCorruption, "segment {} holds no entries", path.string());
+        }
+        const raft::Index end = scan->entries.empty() ? first : scan->entries.back().index.next();
+        if (!scan->entries.empty()) prev_term = scan->entries.back().term;
+        if (scan->hard_state && is_newer_hard_state(*scan->hard_state, hard_state_)) {
+            hard_state_ = *scan->hard_state;
+        }
+        segments_.push_back(Segment{first, end, scan->valid_bytes, path, scan->version});
         bytes_on_disk_ += scan->valid_bytes;
         for (raft::Entry& e : scan->entries) recovery->entries.push_back(std::move(e));
     }
@@ -139,7 +155,8 @@ Status Wal::fail(Status status) {
     return failure_;
 }
 
-Status Wal::append(std::span<const raft::Entry> entries) {
+Status Wal::append(std::span<const raft::Entry> entries,
+                   const std::optional<raft::HardState>& hard_state) {
     if (!failure_.is_ok()) return failure_;
     raft::Index want = next_index_;
     raft::Term term = last_term_;
@@ -155,19 +172,23 @@ Status Wal::append(std::span<const raft::Entry> entries) {
         want = want.next();
         term = e.term;
     }
-    if (entries.empty()) return Status::ok();
+    const bool writes_hard_state = hard_state && *hard_state != hard_state_;
+    if (hard_state) {
+        RAFTKV_ASSERT(!options_.hard_state_dir.empty(), "a hard state without a hard_state_dir");
+        RAFTKV_ASSERT(!is_newer_hard_state(hard_state_, *hard_state),
+                      "hard state went backwards: {} after {}", to_string(*hard_state),
+                      to_string(hard_state_));
+        RAFTKV_ASSERT(hard_state->term >= term, "hard state term {} below the log's term {}",
+                      hard_state->term.value, term.value);
+    }
+    if (entries.empty() && !writes_hard_state) return Status::ok();
 
-    const UndoPoint undo{
-        .segment_count = segments_.size(),
-        .last_segment_bytes = segments_.empty() ? 0 : segments_.back().bytes,
-        .next_index = next_index_,
-        .last_term = last_term_,
-        .bytes_on_disk = bytes_on_disk_,
-    };
+    // One batch, one write per segment touched: undone whole on kDiskFull.
+    const UndoPoint undo = undo_point();
     Status s = [&]() -> Status {
         std::string buf;
         for (const raft::Entry& e : entries) {
-            const bool rotate = segments_.empty() ||
+            const bool rotate = needs_new_segment() ||
                                 (segments_.back().end_index > segments_.back().first_index &&
                                  segments_.back().bytes + buf.size() >= options_.segment_bytes_max);
             if (rotate) {
@@ -178,19 +199,61 @@ Status Wal::append(std::span<const raft::Entry> entries) {
             encode_record(e, &buf);
             segments_.back().end_index = e.index.next();
         }
+        if (writes_hard_state) {
+            if (needs_new_segment()) RAFTKV_RETURN_IF_ERROR(start_segment(want));
+            encode_hard_state_record(*hard_state, want.prev(), &buf);
+        }
         return write_to_open_segment(buf);
     }();
     if (s.is_ok()) {
         next_index_ = want;
         last_term_ = term;
+        if (writes_hard_state) hard_state_ = *hard_state;
         return s;
     }
+    const std::string what =
+        entries.empty() ? "hard state record " + to_string(*hard_state)
+                        : fmt::format("append of entries {}..{}", entries.front().index.value,
+                                      entries.back().index.value);
+    return undo_or_fail(std::move(s), undo, what);
+}
+
+Status Wal::save_hard_state(const raft::HardState& hs) { return append({}, hs); }
+
+bool Wal::needs_new_segment() const {
+    return segments_.empty() || segments_.back().version < kWalFormatVersion;
+}
+
+Wal::UndoPoint Wal::undo_point() const {
+    return UndoPoint{
+        .segment_count = segments_.size(),
+        .last_segment_bytes = segments_.empty() ? 0 : segments_.back().bytes,
+        .next_index = next_index_,
+        .last_term = last_term_,
+        .bytes_on_disk = bytes_on_disk_,
+        .hard_state = hard_state_,
+    };
+}
+
+Status Wal::undo_or_fail(Status s, const UndoPoint& undo, std::string_view what) {
     if (!failure_.is_ok()) return failure_;  // a sync on rotation failed
     if (s.code() != Code::kDiskFull) return fail(std::move(s));
     if (Status u = undo_append(undo); !u.is_ok()) return fail(std::move(u));
-    spdlog::warn("wal: append of entries {}..{} undone: {}", entries.front().index.value,
-                 entries.back().index.value, s.to_string());
+    spdlog::warn("wal: {} undone: {}", what, s.to_string());
     return s;
+}
+
+Status Wal::spill_hard_state() {
+    if (hard_state_ == spilled_) return Status::ok();
+    RAFTKV_ASSERT(!options_.hard_state_dir.empty());
+    if (Status s = storage::save_hard_state(options_.hard_state_dir, hard_state_); !s.is_ok()) {
+        // A full disk left the old file in place and nothing was removed:
+        // the caller may try again.
+        if (s.code() == Code::kDiskFull) return s;
+        return fail(std::move(s));
+    }
+    spilled_ = hard_state_;
+    return Status::ok();
 }
 
 Status Wal::write_to_open_segment(std::string_view bytes) {
@@ -217,7 +280,7 @@ Status Wal::start_segment(raft::Index first_index) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd.is_open()) return errno_status(errno, fmt::format("create {}", path.string()));
     fd_ = std::move(fd);
-    segments_.push_back(Segment{first_index, first_index, 0, path});
+    segments_.push_back(Segment{first_index, first_index, 0, path, kWalFormatVersion});
     dir_needs_sync_ = true;
     std::string header;
     encode_segment_header(first_index, &header);
@@ -241,6 +304,7 @@ Status Wal::undo_append(const UndoPoint& undo) {
     next_index_ = undo.next_index;
     last_term_ = undo.last_term;
     bytes_on_disk_ = undo.bytes_on_disk;
+    hard_state_ = undo.hard_state;
     if (segments_.empty()) {
         fd_.reset();
         return Status::ok();
@@ -280,6 +344,8 @@ Status Wal::truncate_suffix(raft::Index first) {
     RAFTKV_ASSERT(first >= first_index(), "truncate_suffix({}) below the first index {}",
                   first.value, first_index().value);
     if (first > last_index()) return sync();
+    // The records cut may hold the newest hard state.
+    RAFTKV_RETURN_IF_ERROR(spill_hard_state());
     // Whole segments go first, newest first, and durably: a crash before the
     // cut into the remaining segment below then leaves a shorter but
     // contiguous log, never a gap.
@@ -337,6 +403,10 @@ Status Wal::truncate_suffix(raft::Index first) {
 Status Wal::compact_prefix(raft::Index index) {
     if (!failure_.is_ok()) return failure_;
     const bool remove_all = index >= last_index();
+    if (remove_all || (segments_.size() > 1 && segments_.front().end_index.prev() <= index)) {
+        // The segments removed may hold the newest hard state.
+        RAFTKV_RETURN_IF_ERROR(spill_hard_state());
+    }
     bool removed = false;
     // Oldest first: a crash part way leaves a contiguous suffix of the log.
     while (!segments_.empty() &&

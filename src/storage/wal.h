@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,10 +32,17 @@ struct WalOptions {
     std::uint64_t segment_bytes_max = 64u << 20;
     // Larger payloads are refused by append() and reported as corruption by open().
     std::uint32_t payload_bytes_max = kWalPayloadBytesMax;
+    // The directory of the hard state file (storage/hard_state_file.h) the
+    // WAL reads at open and spills the hard state into before it removes
+    // records. Empty: none (then save_hard_state() may not be used).
+    std::filesystem::path hard_state_dir;
 };
 
 struct WalRecovery {
-    std::vector<raft::Entry> entries;   // in index order, contiguous
+    std::vector<raft::Entry> entries;  // in index order, contiguous
+    // The newest hard state of the hard state file and every hard state
+    // record (is_newer_hard_state); zero when there is none.
+    raft::HardState hard_state;
     std::vector<std::string> warnings;  // one per torn tail cut or leftover removed
 };
 
@@ -46,9 +54,17 @@ struct WalRecovery {
 // only the last segment can ever hold unsynced bytes, and a bad record in any
 // other segment is corruption rather than a crash artifact.
 //
-// Failure: an error other than kDiskFull from append(), or any error from
-// sync(), truncate_suffix() or compact_prefix(), makes the WAL failed: every
-// later call returns that same error (STYLE.md section 4; never retry fsync).
+// Hard state (format 2): save_hard_state() appends a record, made durable by
+// the same sync() as the entries around it, so a Ready costs one fsync. The
+// newest hard state is whichever of the records and the hard state file is
+// newest (is_newer_hard_state), wherever it lies. Before truncate_suffix()
+// or compact_prefix() remove records, the newest hard state is written to
+// the file (atomically), so removing records never loses it.
+//
+// Failure: an error other than kDiskFull from append() or save_hard_state(),
+// or any error from sync(), truncate_suffix() or compact_prefix(), makes the
+// WAL failed: every later call returns that same error (STYLE.md section 4;
+// never retry fsync).
 class Wal {
 public:
     // Opens or creates the WAL in options.dir (creating the directory).
@@ -80,14 +96,29 @@ public:
     // one has reached segment_bytes_max. kInvalid (not sticky) for a payload
     // over payload_bytes_max. On kDiskFull the batch is undone (files cut
     // back to their old sizes, new segments removed) and the WAL stays usable.
-    Status append(std::span<const raft::Entry> entries);
+    //
+    // With `hard_state`, a hard state record follows the entries in the same
+    // batch (see save_hard_state); on kDiskFull both are undone.
+    Status append(std::span<const raft::Entry> entries,
+                  const std::optional<raft::HardState>& hard_state = std::nullopt);
+
+    // Appends a hard state record (not durable until sync()): append({}, hs).
+    // `hs` must not be older than hard_state() nor its term below the last
+    // entry's (asserted); the same one again writes nothing. Starts a
+    // segment when there is none or the last one is of format 1. On
+    // kDiskFull nothing is written and the WAL stays usable.
+    Status save_hard_state(const raft::HardState& hs);
+    // The newest hard state written or recovered.
+    const raft::HardState& hard_state() const { return hard_state_; }
 
     // fdatasync of the open segment if it was written since the last sync,
     // and of the directory if segments were created since. Sticky on error.
     Status sync();
 
     // Removes every entry with index >= first (Raft overwriting a conflicting
-    // suffix) and syncs: everything kept is durable on return. No-op beyond
+    // suffix) and syncs: everything kept is durable on return. kDiskFull
+    // (not sticky, nothing changed) when the hard state could not be
+    // spilled first; compact_prefix likewise. No-op beyond
     // last_index(). `first` must be >= first_index() (asserted): entries
     // before it were compacted into a snapshot, so they are committed.
     Status truncate_suffix(raft::Index first);
@@ -110,6 +141,7 @@ private:
         raft::Index end_index;  // one past the last entry; == first_index when empty
         std::uint64_t bytes = 0;
         std::filesystem::path path;
+        std::uint32_t version = 0;  // of its header; only version 2 is appended to
     };
     // Where an append can roll back to on kDiskFull.
     struct UndoPoint {
@@ -118,6 +150,7 @@ private:
         raft::Index next_index;
         raft::Term last_term;
         std::uint64_t bytes_on_disk = 0;
+        raft::HardState hard_state;
     };
 
     explicit Wal(const WalOptions& options);
@@ -125,7 +158,17 @@ private:
     Status open_last_segment_for_append();
     Status start_segment(raft::Index first_index);
     Status write_to_open_segment(std::string_view bytes);
+    UndoPoint undo_point() const;
+    // The error handling shared by append() and save_hard_state() for a
+    // failed write `s`: kDiskFull undoes the batch, anything else fails the WAL.
+    Status undo_or_fail(Status s, const UndoPoint& undo, std::string_view what);
     Status undo_append(const UndoPoint& undo);
+    // True when the open segment may not take new records: there is none,
+    // or it is of format 1.
+    bool needs_new_segment() const;
+    // Writes the newest hard state to the hard state file unless it holds
+    // it already: called before records are removed.
+    Status spill_hard_state();
     Status remove_segment_file(const Segment& segment);
     Status fail(Status status);
 
@@ -139,6 +182,9 @@ private:
     raft::Index next_index_{1};
     raft::Term last_term_;  // term of the newest entry; only grows except by truncate_suffix
     std::uint64_t bytes_on_disk_ = 0;
+    // Only grows (is_newer_hard_state), except back to an undo point.
+    raft::HardState hard_state_;
+    raft::HardState spilled_;  // what the hard state file holds
     bool segment_needs_sync_ = false;
     bool dir_needs_sync_ = false;
     Status failure_;  // sticky: once set, every call returns it

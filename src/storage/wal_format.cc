@@ -22,6 +22,23 @@ std::uint64_t record_checksum_of(std::string_view header, std::string_view paylo
     return c.digest();
 }
 
+void encode_record_of(std::uint8_t type, raft::Term term, raft::Index index,
+                      std::string_view payload, std::string* out) {
+    RAFTKV_ASSERT(payload.size() <= UINT32_MAX, "payload of {} bytes", payload.size());
+    const std::size_t start = out->size();
+    out->append(kRecordHeaderBytes, '\0');
+    char* h = out->data() + start;
+    encode_u32(h + kPayloadBytesOffset, static_cast<std::uint32_t>(payload.size()));
+    h[kTypeOffset] = static_cast<char>(type);
+    encode_u64(h + kTermOffset, term.value);
+    encode_u64(h + kIndexOffset, index.value);
+    const std::string_view header(h, kRecordHeaderBytes);
+    encode_u32(h + kHeaderChecksumOffset, header_checksum_of(header));
+    encode_u64(h + kRecordChecksumOffset, record_checksum_of(header, payload));
+    out->append(payload);
+    RAFTKV_DEBUG_ASSERT(record_header_checksum_ok(std::string_view(*out).substr(start)));
+}
+
 }  // namespace
 
 std::string segment_file_name(raft::Index first_index) {
@@ -59,9 +76,9 @@ std::optional<std::string> decode_segment_header(std::string_view bytes, Segment
     const std::uint64_t want = decode_u64(bytes.data() + 24);
     if (checksum(bytes.substr(0, 24)) != want) return "segment header checksum mismatch";
     header->version = decode_u32(bytes.data() + 8);
-    if (header->version != kWalFormatVersion) {
-        return fmt::format("unsupported segment format version {} (this build reads {})",
-                           header->version, kWalFormatVersion);
+    if (header->version < kWalFormatVersionOldest || header->version > kWalFormatVersion) {
+        return fmt::format("unsupported segment format version {} (this build reads {} to {})",
+                           header->version, kWalFormatVersionOldest, kWalFormatVersion);
     }
     if (decode_u32(bytes.data() + 12) != 0) return "nonzero reserved field in segment header";
     header->first_index = raft::Index(decode_u64(bytes.data() + 16));
@@ -75,19 +92,25 @@ bool segment_header_is_intact(std::string_view bytes) {
 }
 
 void encode_record(const raft::Entry& entry, std::string* out) {
-    RAFTKV_ASSERT(entry.data.size() <= UINT32_MAX, "payload of {} bytes", entry.data.size());
-    const std::size_t start = out->size();
-    out->append(kRecordHeaderBytes, '\0');
-    char* h = out->data() + start;
-    encode_u32(h + kPayloadBytesOffset, static_cast<std::uint32_t>(entry.data.size()));
-    h[kTypeOffset] = static_cast<char>(entry.type);
-    encode_u64(h + kTermOffset, entry.term.value);
-    encode_u64(h + kIndexOffset, entry.index.value);
-    const std::string_view header(h, kRecordHeaderBytes);
-    encode_u32(h + kHeaderChecksumOffset, header_checksum_of(header));
-    encode_u64(h + kRecordChecksumOffset, record_checksum_of(header, entry.data));
-    out->append(entry.data);
-    RAFTKV_DEBUG_ASSERT(record_header_checksum_ok(std::string_view(*out).substr(start)));
+    encode_record_of(static_cast<std::uint8_t>(entry.type), entry.term, entry.index, entry.data,
+                     out);
+}
+
+void encode_hard_state_record(const raft::HardState& hs, raft::Index last_index, std::string* out) {
+    std::string payload;
+    put_u64(&payload, hs.vote.value);
+    put_u64(&payload, hs.commit.value);
+    static_assert(kHardStatePayloadBytes == 16);
+    encode_record_of(kHardStateRecordType, hs.term, last_index, payload, out);
+}
+
+std::optional<raft::HardState> decode_hard_state_record(const RecordHeader& header,
+                                                        std::string_view payload) {
+    RAFTKV_ASSERT(header.type == kHardStateRecordType);
+    if (payload.size() != kHardStatePayloadBytes) return std::nullopt;
+    return raft::HardState{.term = header.term,
+                           .vote = raft::NodeId(decode_u64(payload.data())),
+                           .commit = raft::Index(decode_u64(payload.data() + 8))};
 }
 
 bool record_header_checksum_ok(std::string_view header) {

@@ -16,7 +16,10 @@
 namespace raftkv::storage {
 
 inline constexpr std::string_view kWalMagic = "RAFTKVWL";  // 8 bytes, not NUL-terminated
-inline constexpr std::uint32_t kWalFormatVersion = 1;
+// Version 2 adds hard state records (type 4). Version 1 segments are still
+// read; a WAL never appends to one (its next write starts a new segment).
+inline constexpr std::uint32_t kWalFormatVersion = 2;
+inline constexpr std::uint32_t kWalFormatVersionOldest = 1;
 inline constexpr std::string_view kWalSuffix = ".wal";
 inline constexpr std::size_t kWalNameDigits = 20;
 
@@ -32,7 +35,7 @@ inline constexpr std::size_t kSegmentHeaderBytes = 32;
 //   0  record_checksum u64, XXH3-64 of header bytes [8, 40) then the payload
 //   8  header_checksum u32, low 32 bits of XXH3-64 of header bytes [12, 40)
 //   12 payload_bytes   u32
-//   16 type            u8, raft::EntryType
+//   16 type            u8, raft::EntryType (1, 2, 3), or 4: a hard state record
 //   17 reserved        7 bytes, zero
 //   24 term            u64
 //   32 index           u64
@@ -48,6 +51,13 @@ static_assert(kSegmentHeaderBytes == kWalMagic.size() + 4 + 4 + 8 + 8);
 static_assert(kRecordHeaderBytes == kIndexOffset + 8);
 static_assert(kTermOffset == kReservedOffset + 7);
 static_assert(kRecordHeaderBytes % 8 == 0, "keeps u64 fields aligned within a record header");
+
+// A hard state record (version 2): term in the header's term field, the
+// index of the last entry record before it in the header's index field
+// (the segment's first index - 1 when none precedes it in its segment), and
+// a 16-byte payload: vote u64, commit u64. Not an entry: it takes no index.
+inline constexpr std::uint8_t kHardStateRecordType = 4;
+inline constexpr std::size_t kHardStatePayloadBytes = 16;
 
 struct SegmentHeader {
     std::uint32_t version = 0;
@@ -81,8 +91,15 @@ std::optional<std::string> decode_segment_header(std::string_view bytes, Segment
 // one this build does not read).
 bool segment_header_is_intact(std::string_view bytes);
 
-// Appends one record (header and payload) to `out`.
+// Appends one entry record (header and payload) to `out`.
 void encode_record(const raft::Entry& entry, std::string* out);
+// Appends one hard state record to `out`; `last_index` is the index of the
+// entry record before it (see kHardStateRecordType).
+void encode_hard_state_record(const raft::HardState& hs, raft::Index last_index, std::string* out);
+// The hard state a record of kHardStateRecordType carries, from its decoded
+// header and payload; nullopt when the payload is not kHardStatePayloadBytes.
+std::optional<raft::HardState> decode_hard_state_record(const RecordHeader& header,
+                                                        std::string_view payload);
 // True when the header checksum of the kRecordHeaderBytes at `header` matches,
 // so payload_bytes can be trusted.
 bool record_header_checksum_ok(std::string_view header);

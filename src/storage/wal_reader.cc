@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "storage/hard_state_file.h"
 #include "storage/wal_format.h"
 
 namespace raftkv::storage {
@@ -32,13 +33,12 @@ public:
         if (Status s = check_header(); !s.is_ok()) return s;
         if (scan_.header_is_torn) return std::move(scan_);
         std::size_t off = kSegmentHeaderBytes;
-        raft::Term prev_term = o_.prev_term;
+        prev_term_ = o_.prev_term;
         while (off < bytes_.size()) {
-            const Step step = read_record(off, prev_term);
+            const Step step = read_record(off);
             if (!step.status.is_ok()) return step.status;
             if (step.torn) break;
             off = step.next_offset;
-            prev_term = scan_.entries.back().term;
         }
         scan_.valid_bytes = static_cast<std::uint64_t>(off);
         return std::move(scan_);
@@ -52,8 +52,7 @@ private:
     };
 
     std::string where(std::size_t off) const {
-        return fmt::format("in {} at offset {} (record {})", o_.path.string(), off,
-                           scan_.entries.size());
+        return fmt::format("in {} at offset {} (record {})", o_.path.string(), off, records_);
     }
 
     Status corrupt(std::string_view what, std::size_t off) const {
@@ -91,6 +90,7 @@ private:
             return Status::errorf(Code::kCorruption, "{} in {} at offset 0", *why,
                                   o_.path.string());
         }
+        scan_.version = header.version;
         if (header.first_index != o_.name_index) {
             return Status::errorf(Code::kCorruption,
                                   "segment header says first index {} but the name says {} in {}",
@@ -99,7 +99,7 @@ private:
         return Status::ok();
     }
 
-    Step read_record(std::size_t off, raft::Term prev_term) {
+    Step read_record(std::size_t off) {
         const std::string_view rest = bytes_.substr(off);
         if (rest.size() < kRecordHeaderBytes) return bad("incomplete record header", off, true);
         if (all_zero(rest)) return bad("zero-filled tail", off, true);
@@ -120,7 +120,14 @@ private:
         if (!record_checksum_ok(hbytes, payload)) {
             return bad("checksum mismatch", off, all_zero(bytes_.substr(end)));
         }
-        if (Status s = check_fields(h, off, prev_term); !s.is_ok()) return Step{.status = s};
+        if (h.type == kHardStateRecordType) {
+            if (Status s = read_hard_state(h, payload, off); !s.is_ok()) return Step{.status = s};
+            ++records_;
+            return Step{.next_offset = end};
+        }
+        if (Status s = check_fields(h, off); !s.is_ok()) return Step{.status = s};
+        prev_term_ = h.term;
+        ++records_;
         scan_.record_offsets.push_back(off);
         scan_.entries.push_back(raft::Entry{.term = h.term,
                                             .index = h.index,
@@ -131,7 +138,46 @@ private:
 
     // The second layer: a record whose checksums match but whose fields are
     // impossible was written wrong (or by another version), never torn.
-    Status check_fields(const RecordHeader& h, std::size_t off, raft::Term prev_term) const {
+    // A hard state record: known only from format 2; its index field names
+    // the entry before it and its term is at least that entry's (a server's
+    // term is never below its last entry's).
+    Status read_hard_state(const RecordHeader& h, std::string_view payload, std::size_t off) {
+        if (scan_.version < 2) {
+            return corrupt(fmt::format("hard state record in a version {} segment", scan_.version),
+                           off);
+        }
+        if (!h.reserved_is_zero) return corrupt("nonzero reserved bytes in record header", off);
+        const raft::Index before =
+            scan_.entries.empty() ? o_.name_index.prev() : scan_.entries.back().index;
+        if (h.index != before) {
+            return corrupt(fmt::format("hard state record after index {} says index {}",
+                                       before.value, h.index.value),
+                           off);
+        }
+        if (h.term < prev_term_) {
+            return corrupt(fmt::format("hard state term {} below the log's term {}", h.term.value,
+                                       prev_term_.value),
+                           off);
+        }
+        std::optional<raft::HardState> hs = decode_hard_state_record(h, payload);
+        if (!hs) {
+            return corrupt(fmt::format("hard state record of {} bytes, expected {}", payload.size(),
+                                       kHardStatePayloadBytes),
+                           off);
+        }
+        if (scan_.hard_state && !is_newer_hard_state(*hs, *scan_.hard_state) &&
+            *hs != *scan_.hard_state) {
+            return corrupt(fmt::format("hard state went backwards: {} after {}", to_string(*hs),
+                                       to_string(*scan_.hard_state)),
+                           off);
+        }
+        scan_.hard_state = *hs;
+        ++scan_.hard_state_records;
+        return Status::ok();
+    }
+
+    Status check_fields(const RecordHeader& h, std::size_t off) const {
+        raft::Term prev_term = prev_term_;
         if (!is_known_entry_type(h.type)) {
             return corrupt(fmt::format("unknown entry type {}", h.type), off);
         }
@@ -154,6 +200,8 @@ private:
     std::string_view bytes_;
     const SegmentScanOptions& o_;
     SegmentScan scan_;
+    raft::Term prev_term_;     // of the last entry record so far
+    std::size_t records_ = 0;  // good records so far, of either kind
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 // wal_reader.h — validates one WAL segment file's bytes during recovery.
 //
 // Checks the segment header, then every record: header checksum, length,
-// record checksum, type, index continuity and term order. Decides what a bad
+// record checksum, type, index continuity and term order; hard state
+// records (format 2) are checked and collected apart from the entries. Decides what a bad
 // record means: in the last segment a torn tail (an incomplete record, a
 // zero-filled tail, or a bad final record with nothing but zeros after it) is
 // reported for cutting; anything else is kCorruption naming the file, byte
@@ -30,8 +31,13 @@ struct SegmentScanOptions {
 };
 
 struct SegmentScan {
+    std::uint32_t version = 0;                  // of the segment header
     std::vector<raft::Entry> entries;           // in index order, contiguous
     std::vector<std::uint64_t> record_offsets;  // byte offset of entries[i]
+    // The newest hard state record of the segment (format 2), if any
+    // (storage::is_newer_hard_state decides; records only grow in that order).
+    std::optional<raft::HardState> hard_state;
+    std::size_t hard_state_records = 0;
     // Bytes from the start of the file to the end of the last good record
     // (or of the header when there is none). The file is valid up to here.
     std::uint64_t valid_bytes = 0;

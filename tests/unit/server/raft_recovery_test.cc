@@ -89,10 +89,9 @@ TEST_F(RaftRecoveryTest, LogIsHeldNotApplied) {
     write_log(entries(1, 6, 2));
     write_snapshot(
         {.last_index = Index(4), .last_term = Term(2), .membership = {.voters = {NodeId(1)}}}, 4);
-    ASSERT_TRUE(
-        storage::save_hard_state(hard_state_dir(dir_),
-                                 {.term = Term(3), .voted_for = NodeId(1), .commit = Index(6)})
-            .is_ok());
+    ASSERT_TRUE(storage::save_hard_state(hard_state_dir(dir_),
+                                         {.term = Term(3), .vote = NodeId(1), .commit = Index(6)})
+                    .is_ok());
     auto r = recover();
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(r->applied, Index(4));

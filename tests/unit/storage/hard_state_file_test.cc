@@ -21,21 +21,21 @@ using raftkv::testing::TempDir;
 
 TEST(HardStateFile, MissingFileGivesDefaults) {
     TempDir dir;
-    Result<HardState> r = load_hard_state(dir.path());
+    Result<raft::HardState> r = load_hard_state(dir.path());
     ASSERT_TRUE(r.has_value()) << r.status().to_string();
-    EXPECT_EQ(*r, HardState{});
+    EXPECT_EQ(*r, raft::HardState{});
 }
 
 TEST(HardStateFile, SaveLoadRoundTrip) {
     TempDir dir;
-    const HardState states[] = {
+    const raft::HardState states[] = {
         {raft::Term(1), raft::NodeId(0), raft::Index(0)},
         {raft::Term(5), raft::NodeId(3), raft::Index(42)},
         {raft::Term(UINT64_MAX), raft::NodeId(UINT64_MAX), raft::Index(UINT64_MAX)},
     };
-    for (const HardState& s : states) {
+    for (const raft::HardState& s : states) {
         ASSERT_TRUE(save_hard_state(dir.path(), s).is_ok());
-        Result<HardState> r = load_hard_state(dir.path());
+        Result<raft::HardState> r = load_hard_state(dir.path());
         ASSERT_TRUE(r.has_value()) << r.status().to_string();
         EXPECT_EQ(*r, s);
     }
@@ -57,7 +57,7 @@ TEST(HardStateFile, DamageIsCorruption) {
             bad[i] ^= 0x01;
         }
         std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
-        Result<HardState> r = load_hard_state(dir.path());
+        Result<raft::HardState> r = load_hard_state(dir.path());
         ASSERT_FALSE(r.has_value());
         EXPECT_EQ(r.error().code(), Code::kCorruption);
         EXPECT_NE(r.error().message().find(path.string()), std::string::npos);

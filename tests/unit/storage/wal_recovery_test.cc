@@ -312,12 +312,12 @@ TEST(WalRecovery, UnsupportedVersionIsCorruption) {
     write_wal({.dir = dir.path()}, make_entries(1, 3));
     const fs::path seg = dir.path() / segment_file_name(Index(1));
     std::string bytes = read_bytes(seg);
-    encode_u32(bytes.data() + 8, 2);
+    encode_u32(bytes.data() + 8, 3);
     encode_u64(bytes.data() + 24, checksum(std::string_view(bytes).substr(0, 24)));
     write_bytes(seg, bytes);
     Reopened r = reopen({.dir = dir.path()});
     ASSERT_EQ(r.status.code(), Code::kCorruption);
-    EXPECT_NE(r.status.message().find("version 2"), std::string::npos) << r.status.message();
+    EXPECT_NE(r.status.message().find("version 3"), std::string::npos) << r.status.message();
 }
 
 TEST(WalRecovery, OversizedLengthIsCorruption) {
