@@ -320,14 +320,30 @@ void ScriptCluster::cmd_tick(const ScriptCommand& cmd) {
     } else if (live(parse_id(cmd.args[0])) != nullptr) {
         ids.push_back(NodeId(parse_number(cmd.args[0])));
     }
-    const std::uint64_t n = cmd.args.size() > 1 ? parse_number(cmd.args[1]) : 1;
+    std::uint64_t n = 1;
+    bool then_stabilize = false;
+    for (std::size_t i = 1; i < cmd.args.size(); ++i) {
+        if (cmd.args[i] == "stabilize") {
+            then_stabilize = true;
+        } else {
+            n = parse_number(cmd.args[i]);
+        }
+    }
     if (!error_.empty()) return;
     for (std::uint64_t t = 1; t <= n; ++t) {
         const std::size_t before = out_.size();
-        for (NodeId id : ids) observe(id, [](Node& node) { node.tick(); });
+        for (NodeId id : ids) {
+            if (peers_.at(id).node) observe(id, [](Node& node) { node.tick(); });
+        }
         // Say at which tick a change happened.
         for (std::size_t i = before; i < out_.size(); ++i) {
             out_[i] = fmt::format("tick {}:{}", t, out_[i]);
+        }
+        if (then_stabilize) {
+            const std::size_t header = out_.size();
+            print(fmt::format("tick {} stabilize:", t));
+            if (!stabilize()) return;
+            if (out_.size() == header + 1) out_.pop_back();  // a quiet tick
         }
     }
 }
@@ -442,6 +458,10 @@ void ScriptCluster::cmd_stabilize(const ScriptCommand& cmd) {
         error_ = "stabilize takes no arguments";
         return;
     }
+    stabilize();
+}
+
+bool ScriptCluster::stabilize() {
     for (int round = 0; round < kStabilizeRoundsMax; ++round) {
         bool any = false;
         for (auto& [id, p] : peers_) {
@@ -451,9 +471,10 @@ void ScriptCluster::cmd_stabilize(const ScriptCommand& cmd) {
             }
         }
         if (deliver({}, kNoLimit) > 0) any = true;
-        if (!any) return;
+        if (!any) return true;
     }
     error_ = fmt::format("no quiescence after {} rounds", kStabilizeRoundsMax);
+    return false;
 }
 
 void ScriptCluster::cmd_drop(const ScriptCommand& cmd) {

@@ -10,7 +10,10 @@
 //   cluster <n> [seed=1] [pre_vote=true] [check_quorum=true] [lease=false]
 //           [election=10] [heartbeat=1] [drift=2] [max_entries=256]
 //       Starts nodes 1..n, all voters, with empty logs. Must come first.
-//   tick <id|all> [n=1]        n ticks of the node(s); no Ready is processed
+//   tick <id|all> [n=1] [stabilize]
+//                              n ticks of the node(s) (crashed ones skip them);
+//                              no Ready is processed unless `stabilize` says
+//                              to stabilize after each tick
 //   campaign <id>              Node::campaign_now
 //   propose <id> <data...>     Node::propose; prints the index and term or the refusal
 //   read-index <id> <ctx>      Node::read_index
@@ -139,6 +142,8 @@ private:
     // Steps the queued messages that match `links` (all when empty), at most
     // `limit`. Returns how many were handled (delivered or dropped).
     std::size_t deliver(const std::vector<Link>& links, std::size_t limit);
+    // Ready + deliver until quiet; false (and error_) if it never is.
+    bool stabilize();
     std::optional<std::string> drop_reason(const Message& m) const;
     std::string state_machine_image(const Peer& p, Index through) const;
     void print(std::string line) { out_.push_back(std::move(line)); }
