@@ -7,24 +7,8 @@
 // Modeled on etcd-io/raft (raft.go, rawnode.go); the Ready contract below is
 // its synchronous form plus messages that may leave before the disk write.
 //
-// Using it (one thread; the server loop or the simulation):
-//   Node node(options, &storage, hard_state, applied);
-//   loop:
-//     feed it: node.tick() every tick; node.step(m) for each message;
-//              node.propose(...), node.read_index(...), ...
-//     if (node.has_ready()) {
-//       Ready rd = node.ready();
-//       1. send rd.messages (now: in parallel with the disk write, §d10.2.1);
-//       2. persist, in this order, rd.snapshot, rd.entries (they overwrite the
-//          log from their first index on), rd.hard_state; then sync;
-//       3. send rd.messages_after_persist (they promise what step 2 wrote);
-//       4. load rd.snapshot into the state machine, then apply
-//          rd.committed_entries in order;
-//       5. serve rd.read_states (each needs applied >= its index: it is);
-//          fail the reads in rd.failed_reads (leadership was lost);
-//       6. node.advance(rd);
-//     }
-// Each Ready must be advanced before the next ready() call.
+// The Ready it hands out, and the order in which the caller must act on it,
+// are in ready.h.
 //
 // Invariants kept and checked here (check_invariants, and asserts where
 // they are kept): at most one vote per term; the commit index never
@@ -47,6 +31,7 @@
 #include "raft/log_storage.h"
 #include "raft/message.h"
 #include "raft/raft_log.h"
+#include "raft/ready.h"
 #include "raft/tracker.h"
 #include "raft/types.h"
 
@@ -99,36 +84,6 @@ struct NodeOptions {
     // server that joins an existing cluster (it learns the configuration
     // from the leader's log or snapshot).
     Membership initial_membership;
-};
-
-struct Snapshot {
-    SnapshotMeta meta;
-    std::string data;
-    bool operator==(const Snapshot&) const = default;
-};
-
-// A read the leader has confirmed (§6.4): its state was current at `index`.
-struct ReadState {
-    Index index;
-    std::string context;
-    bool operator==(const ReadState&) const = default;
-};
-
-struct Ready {
-    std::optional<HardState> hard_state;  // changed since the last Ready
-    std::vector<Entry> entries;           // to persist
-    std::optional<Snapshot> snapshot;     // received from the leader: persist and load
-    std::vector<Message> messages;        // send at once
-    std::vector<Message> messages_after_persist;
-    std::vector<Entry> committed_entries;  // to apply, after persisting this Ready
-    std::vector<ReadState> read_states;    // confirmed and applied: answer them
-    std::vector<std::string> failed_reads;  // contexts of reads that cannot be confirmed
-
-    bool empty() const {
-        return !hard_state && entries.empty() && !snapshot && messages.empty() &&
-               messages_after_persist.empty() && committed_entries.empty() &&
-               read_states.empty() && failed_reads.empty();
-    }
 };
 
 // Why the core refused a request. kOk means accepted: for a proposal, that it
@@ -214,10 +169,10 @@ public:
     // non-voter.
     void campaign_now();
 
-    // Drains the pending outputs; see the contract at the top.
+    // Drains the pending outputs; see the contract in ready.h.
     bool has_ready() const;
     Ready ready();
-    // The caller did everything `rd` asked (steps 1-5 above).
+    // The caller did everything `rd` asked (steps 1-5 of ready.h).
     void advance(const Ready& rd);
 
     // The configuration in effect at `index` (>= the storage's snapshot
