@@ -7,6 +7,7 @@
 #include <span>
 
 #include "base/assert.h"
+#include "raft/config_history.h"
 #include "raft/membership.h"
 
 namespace raftkv::raft {
@@ -25,6 +26,20 @@ Configuration to_configuration(const Membership& m) {
     c.voters = MajorityConfig(m.voters);
     c.learners = m.learners;
     return c;
+}
+
+// The configurations a node starts with: the one at the storage's snapshot
+// (at index 0, the one the cluster was founded with) and those of the log
+// after it.
+ConfigHistory initial_configs(const NodeOptions& options, const LogStorage& storage) {
+    const SnapshotMeta snap = storage.snapshot_meta();
+    ConfigHistory configs(snap.index,
+                          snap.index == Index(0) ? options.initial_membership : snap.membership);
+    if (storage.last_index() >= storage.first_index()) {
+        configs.note_entries(
+            storage.entries(storage.first_index(), storage.last_index().next(), UINT64_MAX));
+    }
+    return configs;
 }
 
 }  // namespace
@@ -59,7 +74,8 @@ Node::Node(const NodeOptions& options, const LogStorage* storage, const HardStat
       storage_(storage),
       log_(storage),
       tracker_(options.inflights),
-      rng_state_(options.seed ^ (options.id.value * 0x9e3779b97f4a7c15ull)) {
+      rng_state_(options.seed ^ (options.id.value * 0x9e3779b97f4a7c15ull)),
+      configs_(initial_configs(options, *storage)) {
     RAFTKV_ASSERT(id_ != NodeId(0), "node id 0 is reserved");
     RAFTKV_ASSERT(options_.heartbeat_ticks > 0 && options_.heartbeat_ticks < options_.election_ticks,
                   "heartbeat {} must be in (0, election {})", options_.heartbeat_ticks,
@@ -71,16 +87,6 @@ Node::Node(const NodeOptions& options, const LogStorage* storage, const HardStat
                   "lease drift {} must be below the election timeout", options_.lease_drift_ticks);
     RAFTKV_ASSERT(options_.append_entries_max > 0, "append_entries_max must be positive");
     RAFTKV_ASSERT(options_.snapshot_chunk_bytes > 0, "snapshot_chunk_bytes must be positive");
-
-    const SnapshotMeta snap = storage_->snapshot_meta();
-    base_index_ = snap.index;
-    // The configuration at index 0 is the one the cluster was founded with;
-    // later ones are in the log or in the snapshot.
-    base_membership_ = snap.index == Index(0) ? options_.initial_membership : snap.membership;
-    if (storage_->last_index() >= storage_->first_index()) {
-        note_entries(storage_->entries(storage_->first_index(), storage_->last_index().next(),
-                                       UINT64_MAX));
-    }
 
     term_ = hs.term;
     vote_ = hs.vote;
@@ -431,10 +437,10 @@ void Node::handle_append(const Message& m) {
             if (conflict <= persisted_) persisted_ = conflict.prev();
             const auto first = std::find_if(m.entries.begin(), m.entries.end(),
                                             [&](const Entry& e) { return e.index >= conflict; });
-            std::erase_if(config_entries_, [&](const auto& c) { return c.first >= conflict; });
+            configs_.truncate_from(conflict);
             RAFTKV_ASSERT(conflict > log_.committed(), "truncating at {} below commit {}",
                           conflict.value, log_.committed().value);
-            note_entries(std::span<const Entry>(&*first, static_cast<std::size_t>(m.entries.end() - first)));
+            configs_.note_entries(std::span<const Entry>(&*first, static_cast<std::size_t>(m.entries.end() - first)));
         }
         const std::optional<Index> last = log_.maybe_append(m.index, m.log_term, m.commit, m.entries);
         RAFTKV_ASSERT(last.has_value(), "append matched but was not taken");
@@ -506,9 +512,7 @@ void Node::handle_snapshot(const Message& m) {
         handed_ = snap.meta.index;
         persisted_ = Index(0);  // until the caller reports the snapshot persisted
         apply_handed_ = snap.meta.index;
-        base_index_ = snap.meta.index;
-        base_membership_ = snap.meta.membership;
-        config_entries_.clear();
+        configs_.restore(snap.meta.index, snap.meta.membership);
         apply_membership();
         pending_snapshot_ = Snapshot{.meta = snap.meta, .data = std::move(snap.data)};
     }
@@ -802,36 +806,16 @@ Proposal Node::change_membership(MembershipChange change, NodeId node) {
 void Node::append_entries(std::vector<Entry> entries) {
     RAFTKV_ASSERT(role_ == Role::kLeader);
     log_.append(entries);
-    note_entries(entries);
+    configs_.note_entries(entries);
     bool config = false;
     for (const Entry& e : entries) config |= e.type == EntryType::kConfig;
     if (config) apply_membership();
     // A single voter commits as soon as it persisted; others when they answer.
 }
 
-void Node::note_entries(std::span<const Entry> entries) {
-    for (const Entry& e : entries) {
-        if (e.type != EntryType::kConfig) continue;
-        std::optional<Membership> m = decode_membership(e.data);
-        RAFTKV_ASSERT(m.has_value(), "undecodable configuration entry at index {}", e.index.value);
-        RAFTKV_ASSERT(config_entries_.empty() || config_entries_.back().first < e.index,
-                      "configuration entries out of order at {}", e.index.value);
-        config_entries_.emplace_back(e.index, std::move(*m));
-    }
-}
+Membership Node::membership() const { return configs_.latest(); }
 
-Membership Node::membership() const {
-    return config_entries_.empty() ? base_membership_ : config_entries_.back().second;
-}
-
-Membership Node::membership_at(Index index) const {
-    Membership m = base_membership_;
-    for (const auto& [at, c] : config_entries_) {
-        if (at > index) break;
-        m = c;
-    }
-    return m;
-}
+Membership Node::membership_at(Index index) const { return configs_.at(index); }
 
 void Node::apply_membership() {
     const Membership m = membership();
@@ -1015,13 +999,7 @@ void Node::advance(const Ready& rd) {
     if (!rd.committed_entries.empty()) on_applied(rd.committed_entries.back().index);
     if (apply_handed_ < log_.applied()) apply_handed_ = log_.applied();
     // Snapshots the caller took may have moved the log's start.
-    std::erase_if(config_entries_, [&](const auto& c) {
-        if (c.first > storage_->snapshot_meta().index) return false;
-        base_membership_ = c.second;
-        base_index_ = c.first;
-        return true;
-    });
-    if (storage_->snapshot_meta().index > base_index_) base_index_ = storage_->snapshot_meta().index;
+    configs_.compact_to(storage_->snapshot_meta().index);
 }
 
 // ---- status ---------------------------------------------------------------
@@ -1046,6 +1024,7 @@ NodeStatus Node::status() const {
 
 void Node::check_invariants() const {
     log_.check_invariants();
+    configs_.check_invariants();
     RAFTKV_ASSERT(log_.applied() <= log_.committed() && log_.committed() <= log_.last_index(),
                   "node {}: applied {} committed {} last {}", id_.value, log_.applied().value,
                   log_.committed().value, log_.last_index().value);

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "raft/config_history.h"
 #include "raft/inflights.h"
 #include "raft/log_storage.h"
 #include "raft/message.h"
@@ -245,7 +246,6 @@ private:
 
     // Log and membership bookkeeping.
     void append_entries(std::vector<Entry> entries);
-    void note_entries(std::span<const Entry> entries);
     void apply_membership();
     void on_persisted(Index index, Term term);
     void on_snapshot_persisted(Index index);
@@ -282,12 +282,10 @@ private:
     NodeId transferee_;
     int transfer_elapsed_ = 0;
 
-    // Configurations: `base_membership_` is in effect at the storage's
-    // snapshot; config_entries_ are the kConfig entries of the log after it,
-    // ascending. The latest is in effect (§d4.1: on append, not on commit).
-    Membership base_membership_;
-    Index base_index_;
-    std::vector<std::pair<Index, Membership>> config_entries_;
+    // The configurations of the log: the base is in effect at the storage's
+    // snapshot (moved on by advance() when the caller compacts), the latest
+    // entry's is in effect now (§d4.1: on append, not on commit).
+    ConfigHistory configs_;
     // The index of the latest kConfig entry a leader appended; another
     // change waits until it is committed.
     Index pending_config_index_;
