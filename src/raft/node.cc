@@ -75,7 +75,10 @@ Node::Node(const NodeOptions& options, const LogStorage* storage, const HardStat
       log_(storage),
       tracker_(options.inflights),
       rng_state_(options.seed ^ (options.id.value * 0x9e3779b97f4a7c15ull)),
-      configs_(initial_configs(options, *storage)) {
+      configs_(initial_configs(options, *storage)),
+      reads_(ReadOnlyOptions{.lease_reads = options.lease_reads,
+                             .election_ticks = options.election_ticks,
+                             .lease_drift_ticks = options.lease_drift_ticks}) {
     RAFTKV_ASSERT(id_ != NodeId(0), "node id 0 is reserved");
     RAFTKV_ASSERT(options_.heartbeat_ticks > 0 && options_.heartbeat_ticks < options_.election_ticks,
                   "heartbeat {} must be in (0, election {})", options_.heartbeat_ticks,
@@ -109,11 +112,11 @@ Node::Node(const NodeOptions& options, const LogStorage* storage, const HardStat
 // ---- transitions ----------------------------------------------------------
 
 void Node::reset(Term term) {
-    if (term != term_) {
+    const bool new_term = term != term_;
+    if (new_term) {
         RAFTKV_ASSERT(term > term_, "term going back from {} to {}", term_.value, term.value);
         term_ = term;
         vote_ = NodeId(0);
-        lease_forfeited_ = false;
     }
     lead_ = NodeId(0);
     election_elapsed_ = 0;
@@ -123,8 +126,7 @@ void Node::reset(Term term) {
     tracker_.reset_votes();
     tracker_.reset(log_.last_index());
     snapshot_sends_.clear();
-    fail_reads();
-    lease_until_ = 0;
+    reads_.reset(new_term);
 }
 
 void Node::become_follower(Term term, NodeId lead) {
@@ -139,7 +141,7 @@ void Node::become_pre_candidate() {
     tracker_.reset_votes();
     role_ = Role::kPreCandidate;
     lead_ = NodeId(0);
-    fail_reads();
+    reads_.fail_unconfirmed();
 }
 
 void Node::become_candidate() {
@@ -575,13 +577,7 @@ void Node::handle_heartbeat_response(const Message& m) {
     Progress& pr = tracker_.progress(m.from);
     pr.on_heartbeat_response();
     if (pr.match() < log_.last_index()) maybe_send_append(m.from, true);
-    if (m.read_round > 0 && tracker_.is_voter(m.from)) {
-        std::uint64_t& acked = read_acks_[m.from];
-        if (m.read_round > acked) {
-            acked = m.read_round;
-            check_read_rounds();
-        }
-    }
+    reads_.on_ack(m.from, m.read_round, tracker_.config().voters);
 }
 
 void Node::handle_snapshot_response(const Message& m) {
@@ -666,9 +662,7 @@ void Node::broadcast_heartbeat() {
     // Every heartbeat is a read round when reads wait or a lease is kept: an
     // answer to it also confirms any older round still unanswered.
     std::uint64_t round = 0;
-    if (options_.lease_reads || !pending_reads_.empty() || !read_rounds_.empty()) {
-        round = start_read_round();
-    }
+    if (reads_.wants_round()) round = start_read_round();
     send_heartbeats(round);
 }
 
@@ -710,8 +704,7 @@ void Node::send_timeout_now(NodeId to) {
     // The target will be elected without waiting for our lease to end, and
     // its vote requests may arrive late, after this transfer is abandoned:
     // no lease again in this term.
-    lease_until_ = 0;
-    lease_forfeited_ = true;
+    reads_.forfeit_lease();
 }
 
 void Node::abort_transfer() {
@@ -732,11 +725,7 @@ Proposal Node::propose(std::string data) {
 
 Refusal Node::read_index(std::string context) {
     if (role_ != Role::kLeader) return Refusal::kNotLeader;
-    if (lease_valid()) {
-        confirmed_reads_.push_back(ReadState{.index = log_.committed(), .context = std::move(context)});
-        return Refusal::kOk;
-    }
-    pending_reads_.push_back(std::move(context));
+    reads_.add(std::move(context), log_.committed(), now_, is_leader_settled());
     return Refusal::kOk;
 }
 
@@ -827,8 +816,7 @@ void Node::apply_membership() {
         }
         if (transferee_ != NodeId(0) && !tracker_.is_voter(transferee_)) abort_transfer();
         std::erase_if(snapshot_sends_, [&](const auto& s) { return !tracker_.is_member(s.first); });
-        std::erase_if(read_acks_, [&](const auto& a) { return !tracker_.is_voter(a.first); });
-        check_read_rounds();
+        reads_.on_voters_changed(tracker_.config().voters);
     }
 }
 
@@ -857,83 +845,29 @@ void Node::on_applied(Index index) {
 
 // ---- reads ----------------------------------------------------------------
 
-bool Node::lease_valid() const {
-    return options_.lease_reads && role_ == Role::kLeader && transferee_ == NodeId(0) &&
-           !lease_forfeited_ && committed_entry_in_current_term() && now_ < lease_until_;
+bool Node::is_leader_settled() const {
+    return role_ == Role::kLeader && transferee_ == NodeId(0) && committed_entry_in_current_term();
 }
 
 std::uint64_t Node::start_read_round() {
     // §6.4 step 1: the read index is the commit index once an entry of this
     // term is committed (before that, our commit index may be stale).
     if (role_ != Role::kLeader || !committed_entry_in_current_term()) return 0;
-    ReadRound round{.id = next_read_round_++, .sent_at = now_, .index = log_.committed(),
-                    .contexts = std::move(pending_reads_)};
-    pending_reads_.clear();
-    // Rounds without reads only renew the lease; keep few of them.
-    while (!read_rounds_.empty() && read_rounds_.front().contexts.empty() &&
-           read_rounds_.front().sent_at + static_cast<std::uint64_t>(options_.election_ticks) <=
-               now_) {
-        read_rounds_.pop_front();
-    }
-    const std::uint64_t id = round.id;
-    read_rounds_.push_back(std::move(round));
-    if (tracker_.is_voter(id_)) read_acks_[id_] = id;
-    check_read_rounds();
-    return id;
-}
-
-void Node::check_read_rounds() {
-    if (role_ != Role::kLeader || read_rounds_.empty()) return;
-    // The newest round a quorum of voters answered confirms it and every
-    // older one: their answers came after it was sent (§6.4 step 3).
-    std::map<NodeId, Index> acks;
-    for (NodeId v : tracker_.voter_ids()) {
-        const auto it = read_acks_.find(v);
-        acks[v] = Index(it == read_acks_.end() ? 0 : it->second);
-    }
-    const std::uint64_t confirmed = tracker_.config().voters.committed_index(acks).value;
-    while (!read_rounds_.empty() && read_rounds_.front().id <= confirmed) {
-        ReadRound& r = read_rounds_.front();
-        for (std::string& ctx : r.contexts) {
-            confirmed_reads_.push_back(ReadState{.index = r.index, .context = std::move(ctx)});
-        }
-        if (options_.lease_reads) {
-            // Each voter that answered heard from us at or after sent_at and
-            // will not vote for another before election_ticks of its own
-            // clock pass (§d4.2.3); less the drift bound.
-            lease_until_ = std::max(lease_until_,
-                                    r.sent_at + static_cast<std::uint64_t>(
-                                                    options_.election_ticks -
-                                                    options_.lease_drift_ticks));
-        }
-        read_rounds_.pop_front();
-    }
-}
-
-void Node::fail_reads() {
-    for (std::string& ctx : pending_reads_) failed_reads_.push_back(std::move(ctx));
-    pending_reads_.clear();
-    for (ReadRound& r : read_rounds_) {
-        for (std::string& ctx : r.contexts) failed_reads_.push_back(std::move(ctx));
-    }
-    read_rounds_.clear();
-    read_acks_.clear();
-    // Confirmed reads stay valid: their index was current when confirmed.
+    return reads_.start_round(log_.committed(), now_, id_, tracker_.config().voters);
 }
 
 // ---- ready ----------------------------------------------------------------
 
 bool Node::has_ready() const {
     if (!messages_.empty() || !messages_after_persist_.empty() || pending_snapshot_ ||
-        !failed_reads_.empty() || hard_state() != last_hard_state_) {
+        reads_.has_ready(log_.applied()) || hard_state() != last_hard_state_) {
         return true;
     }
     if (log_.last_index() > handed_) return true;
     if (!log_.unstable_snapshot() && log_.committed() > apply_handed_ && apply_handed_ < handed_) {
         return true;
     }
-    if (!confirmed_reads_.empty() && confirmed_reads_.front().index <= log_.applied()) return true;
-    if (role_ == Role::kLeader && !pending_reads_.empty() && committed_entry_in_current_term()) {
+    if (role_ == Role::kLeader && reads_.has_waiting() && committed_entry_in_current_term()) {
         return true;
     }
     if (role_ == Role::kLeader) {
@@ -950,7 +884,7 @@ Ready Node::ready() {
     Ready rd;
     if (role_ == Role::kLeader) {
         // One round for every read asked since the last Ready (batching).
-        if (!pending_reads_.empty()) {
+        if (reads_.has_waiting()) {
             const std::uint64_t round = start_read_round();
             if (round != 0) send_heartbeats(round);
         }
@@ -981,12 +915,8 @@ Ready Node::ready() {
         }
         if (!rd.committed_entries.empty()) apply_handed_ = rd.committed_entries.back().index;
     }
-    while (!confirmed_reads_.empty() && confirmed_reads_.front().index <= log_.applied()) {
-        rd.read_states.push_back(std::move(confirmed_reads_.front()));
-        confirmed_reads_.pop_front();
-    }
-    rd.failed_reads = std::move(failed_reads_);
-    failed_reads_.clear();
+    rd.read_states = reads_.take_read_states(log_.applied());
+    rd.failed_reads = reads_.take_failed();
     RAFTKV_ASSERT(log_.committed() >= max_committed_seen_, "node {}: commit index went back",
                   id_.value);
     max_committed_seen_ = log_.committed();

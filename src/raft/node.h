@@ -32,6 +32,7 @@
 #include "raft/log_storage.h"
 #include "raft/message.h"
 #include "raft/raft_log.h"
+#include "raft/read_only.h"
 #include "raft/ready.h"
 #include "raft/tracker.h"
 #include "raft/types.h"
@@ -193,12 +194,6 @@ public:
     void check_invariants() const;
 
 private:
-    struct ReadRound {
-        std::uint64_t id = 0;
-        std::uint64_t sent_at = 0;  // now_ when its heartbeats left
-        Index index;                // the commit index when it started
-        std::vector<std::string> contexts;
-    };
     struct SnapshotSend {
         SnapshotMeta meta;
         std::uint64_t bytes = 0;   // the image's size: a replaced image restarts the send
@@ -254,9 +249,9 @@ private:
     // Reads.
     std::uint64_t start_read_round();  // its id, or 0 when none can start yet
     void send_heartbeats(std::uint64_t round);
-    void check_read_rounds();
-    void fail_reads();
-    bool lease_valid() const;
+    // The node's part of a lease's validity: it leads, transfers no
+    // leadership, and has committed an entry of its term.
+    bool is_leader_settled() const;
 
     void send(Message m);
     void send_after_persist(Message m);
@@ -303,15 +298,8 @@ private:
     std::vector<Message> messages_after_persist_;
     Index max_committed_seen_;  // for the monotonic-commit check
 
-    // Reads (leader only).
-    std::vector<std::string> pending_reads_;  // waiting for a round to start
-    std::deque<ReadRound> read_rounds_;       // started, not yet confirmed
-    std::map<NodeId, std::uint64_t> read_acks_;  // the highest round each voter answered
-    std::uint64_t next_read_round_ = 1;
-    std::deque<ReadState> confirmed_reads_;  // waiting for applied >= index
-    std::vector<std::string> failed_reads_;
-    std::uint64_t lease_until_ = 0;  // now_ before which a lease read is safe
-    bool lease_forfeited_ = false;   // sent a TimeoutNow in this term
+    // Reads (leader only): ReadIndex rounds and the lease.
+    ReadOnly reads_;
 
     std::map<NodeId, SnapshotSend> snapshot_sends_;  // leader: followers in kSnapshot
     std::optional<IncomingSnapshot> incoming_snapshot_;  // follower
