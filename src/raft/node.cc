@@ -125,7 +125,6 @@ void Node::reset(Term term) {
     abort_transfer();
     tracker_.reset_votes();
     tracker_.reset(log_.last_index());
-    snapshot_sends_.clear();
     reads_.reset(new_term);
 }
 
@@ -256,11 +255,12 @@ void Node::tick_heartbeat() {
     if (transferee_ != NodeId(0) && ++transfer_elapsed_ >= options_.election_ticks) {
         abort_transfer();
     }
-    for (auto& [to, send] : snapshot_sends_) {
+    tracker_.for_each([&](NodeId to, Progress& pr) {
         // A chunk or its answer was lost: send it again from what the
         // follower acknowledged.
-        if (++send.idle_ticks >= options_.election_ticks) send_snapshot_chunk(to);
-    }
+        if (pr.state() != ProgressState::kSnapshot) return;
+        if (pr.tick_snapshot_send(options_.election_ticks)) send_snapshot_chunk(to);
+    });
     if (heartbeat_elapsed_ >= options_.heartbeat_ticks) {
         heartbeat_elapsed_ = 0;
         broadcast_heartbeat();
@@ -557,7 +557,6 @@ void Node::handle_append_response(const Message& m) {
             if (pr.match().next() >= log_.first_index()) {
                 pr.become_probe();
                 pr.become_replicate();
-                snapshot_sends_.erase(m.from);
             }
             break;
         case ProgressState::kReplicate:
@@ -582,13 +581,8 @@ void Node::handle_heartbeat_response(const Message& m) {
 
 void Node::handle_snapshot_response(const Message& m) {
     Progress& pr = tracker_.progress(m.from);
-    const auto it = snapshot_sends_.find(m.from);
-    if (pr.state() != ProgressState::kSnapshot || it == snapshot_sends_.end()) return;
-    // The chunk at `offset` is the one in flight: this answer is a duplicate
-    // (a lost chunk is sent again by tick_heartbeat).
-    if (m.offset == it->second.offset) return;
-    it->second.offset = std::min(m.offset, storage_->snapshot_bytes());
-    send_snapshot_chunk(m.from);
+    if (pr.state() != ProgressState::kSnapshot) return;
+    if (pr.maybe_snapshot_acked(m.offset)) send_snapshot_chunk(m.from);
 }
 
 bool Node::maybe_send_append(NodeId to, bool send_if_empty) {
@@ -600,9 +594,7 @@ bool Node::maybe_send_append(NodeId to, bool send_if_empty) {
     if (!prev_term) {
         // Compacted: the follower needs the snapshot (§7).
         if (!pr.is_recent_active()) return false;
-        const SnapshotMeta meta = storage_->snapshot_meta();
-        pr.become_snapshot(meta.index);
-        snapshot_sends_[to] = SnapshotSend{.meta = meta, .bytes = storage_->snapshot_bytes()};
+        pr.become_snapshot(storage_->snapshot_meta(), storage_->snapshot_bytes());
         send_snapshot_chunk(to);
         return false;
     }
@@ -626,17 +618,17 @@ bool Node::maybe_send_append(NodeId to, bool send_if_empty) {
 }
 
 void Node::send_snapshot_chunk(NodeId to) {
-    SnapshotSend& s = snapshot_sends_.at(to);
+    Progress& pr = tracker_.progress(to);
     const SnapshotMeta current = storage_->snapshot_meta();
-    if (current != s.meta || storage_->snapshot_bytes() != s.bytes) {
-        // The caller took a newer snapshot meanwhile: send that one.
-        s = SnapshotSend{.meta = current, .bytes = storage_->snapshot_bytes()};
-        tracker_.progress(to).become_snapshot(current.index);
-    }
     const std::uint64_t size = storage_->snapshot_bytes();
+    if (current != pr.snapshot_send().meta || size != pr.snapshot_send().bytes) {
+        // The caller took a newer snapshot meanwhile: send that one.
+        pr.become_snapshot(current, size);
+    }
+    const SnapshotSend& s = pr.snapshot_send();
     std::string chunk = storage_->snapshot_chunk(s.offset, options_.snapshot_chunk_bytes);
     const bool done = s.offset + chunk.size() == size;
-    s.idle_ticks = 0;
+    pr.on_snapshot_chunk_sent();
     send(Message{.type = MessageType::kSnapshot,
                  .to = to,
                  .commit = log_.committed(),
@@ -815,7 +807,6 @@ void Node::apply_membership() {
             if (self.state() == ProgressState::kProbe) self.become_replicate();
         }
         if (transferee_ != NodeId(0) && !tracker_.is_voter(transferee_)) abort_transfer();
-        std::erase_if(snapshot_sends_, [&](const auto& s) { return !tracker_.is_member(s.first); });
         reads_.on_voters_changed(tracker_.config().voters);
     }
 }

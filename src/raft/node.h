@@ -194,12 +194,6 @@ public:
     void check_invariants() const;
 
 private:
-    struct SnapshotSend {
-        SnapshotMeta meta;
-        std::uint64_t bytes = 0;   // the image's size: a replaced image restarts the send
-        std::uint64_t offset = 0;  // what the follower acknowledged
-        int idle_ticks = 0;
-    };
     struct IncomingSnapshot {
         SnapshotMeta meta;
         std::string data;
@@ -301,7 +295,6 @@ private:
     // Reads (leader only): ReadIndex rounds and the lease.
     ReadOnly reads_;
 
-    std::map<NodeId, SnapshotSend> snapshot_sends_;  // leader: followers in kSnapshot
     std::optional<IncomingSnapshot> incoming_snapshot_;  // follower
 };
 
