@@ -4,11 +4,15 @@
 //
 // Sections of the Raft paper (Ongaro & Ousterhout 2014) and of Ongaro's
 // dissertation (2014) are cited as §N (paper) and §dN (dissertation).
-// Modeled on etcd-io/raft (raft.go, rawnode.go); the Ready contract below is
-// its synchronous form plus messages that may leave before the disk write.
+// Modeled on etcd-io/raft (raft.go, rawnode.go).
 //
 // The Ready it hands out, and the order in which the caller must act on it,
-// are in ready.h.
+// are in ready.h. The class is implemented by concern in node.cc (Ready,
+// status, invariants), node_election.cc, node_replication.cc,
+// node_snapshot.cc, node_membership.cc, node_transfer.cc and node_read.cc;
+// the state with rules of its own is in its own unit: ConfigHistory
+// (config_history.h), ReadOnly (read_only.h), and each follower's Progress
+// with its snapshot send (progress.h).
 //
 // Invariants kept and checked here (check_invariants, and asserts where
 // they are kept): at most one vote per term; the commit index never
@@ -19,12 +23,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "raft/config_history.h"
@@ -92,12 +94,12 @@ struct NodeOptions {
 // was appended at `index` in `term` and may still be lost if leadership is.
 enum class Refusal : std::uint8_t {
     kOk = 0,
-    kNotLeader = 1,             // see `leader` for a hint (NodeId(0): unknown)
-    kTransferring = 2,          // a leadership transfer is in progress
-    kConfigChangePending = 3,   // one membership change at a time (§d4.1)
-    kInvalidMember = 4,         // not a member, already one, or not a learner
-    kLagging = 5,               // the learner or transfer target is behind
-    kLastVoter = 6,             // removing it would leave no voter
+    kNotLeader = 1,            // see `leader` for a hint (NodeId(0): unknown)
+    kTransferring = 2,         // a leadership transfer is in progress
+    kConfigChangePending = 3,  // one membership change at a time (§d4.1)
+    kInvalidMember = 4,        // not a member, already one, or not a learner
+    kLagging = 5,              // the learner or transfer target is behind
+    kLastVoter = 6,            // removing it would leave no voter
 };
 std::string_view refusal_name(Refusal r);
 
@@ -200,7 +202,14 @@ private:
     };
     enum class CampaignKind { kPreVote, kElection, kTransfer };
 
-    // Transitions (Figure 2, "Rules for Servers").
+    // node.cc: the outbox and what the caller reports back.
+    void send(Message m);
+    void send_after_persist(Message m);
+    void on_persisted(Index index, Term term);
+    void on_applied(Index index);
+
+    // node_election.cc: transitions (Figure 2, "Rules for Servers"), timers
+    // and votes.
     void become_follower(Term term, NodeId lead);
     void become_pre_candidate();
     void become_candidate();
@@ -211,44 +220,42 @@ private:
     void tick_heartbeat();
     bool promotable() const;
     void reset_randomized_election_timeout();
-
-    // Message handlers.
     void step_vote_request(const Message& m);
     void step_vote_response(const Message& m);
+
+    // node_replication.cc: appends, heartbeats and commit.
+    void append_entries(std::vector<Entry> entries);
     void handle_append(const Message& m);
     void handle_heartbeat(const Message& m);
-    void handle_snapshot(const Message& m);
     void handle_append_response(const Message& m);
     void handle_heartbeat_response(const Message& m);
-    void handle_snapshot_response(const Message& m);
-
-    // Leader side of replication.
     bool maybe_send_append(NodeId to, bool send_if_empty);
-    void send_snapshot_chunk(NodeId to);
     void flush_appends();
     void broadcast_heartbeat();
+    void send_heartbeats(std::uint64_t round);
     bool maybe_commit();
     void on_commit_advanced();
-    void send_timeout_now(NodeId to);
-    void abort_transfer();
     bool committed_entry_in_current_term() const;
 
-    // Log and membership bookkeeping.
-    void append_entries(std::vector<Entry> entries);
-    void apply_membership();
-    void on_persisted(Index index, Term term);
+    // node_snapshot.cc: InstallSnapshot, both sides.
+    void handle_snapshot(const Message& m);
+    void handle_snapshot_response(const Message& m);
+    void send_snapshot_chunk(NodeId to);
     void on_snapshot_persisted(Index index);
-    void on_applied(Index index);
 
-    // Reads.
+    // node_membership.cc.
+    void apply_membership();
+
+    // node_transfer.cc.
+    void send_timeout_now(NodeId to);
+    void abort_transfer();
+
+    // node_read.cc.
     std::uint64_t start_read_round();  // its id, or 0 when none can start yet
-    void send_heartbeats(std::uint64_t round);
     // The node's part of a lease's validity: it leads, transfers no
     // leadership, and has committed an entry of its term.
     bool is_leader_settled() const;
 
-    void send(Message m);
-    void send_after_persist(Message m);
     HardState hard_state() const { return HardState{term_, vote_, log_.committed()}; }
 
     NodeOptions options_;
