@@ -4,30 +4,15 @@
 //
 // Sections of the Raft paper (Ongaro & Ousterhout 2014) and of Ongaro's
 // dissertation (2014) are cited as §N (paper) and §dN (dissertation).
-// Modeled on etcd-io/raft (raft.go, rawnode.go); the Ready contract below is
-// its synchronous form plus messages that may leave before the disk write.
+// Modeled on etcd-io/raft (raft.go, rawnode.go).
 //
-// Using it (one thread; the server loop or the simulation):
-//   Node node(options, &storage, hard_state, applied);
-//   loop:
-//     feed it: node.tick() every tick; node.step(m) for each message;
-//              node.propose(...), node.read_index(...), ...
-//     if (node.has_ready()) {
-//       Ready rd = node.ready();
-//       1. send rd.messages (now: in parallel with the disk write, §d10.2.1);
-//       2. persist, in this order, rd.snapshot, rd.entries (they overwrite the
-//          log from their first index on), rd.hard_state; then sync if
-//          rd.must_sync (a Ready whose only durable change is the commit
-//          index need not be synced: a lost commit index is learned again
-//          from the leader, etcd's MustSync);
-//       3. send rd.messages_after_persist (they promise what step 2 wrote);
-//       4. load rd.snapshot into the state machine, then apply
-//          rd.committed_entries in order;
-//       5. serve rd.read_states (each needs applied >= its index: it is);
-//          fail the reads in rd.failed_reads (leadership was lost);
-//       6. node.advance(rd);
-//     }
-// Each Ready must be advanced before the next ready() call.
+// The Ready it hands out, and the order in which the caller must act on it,
+// are in ready.h. The class is implemented by concern in node.cc (Ready,
+// status, invariants), node_election.cc, node_replication.cc,
+// node_snapshot.cc, node_membership.cc, node_transfer.cc and node_read.cc;
+// the state with rules of its own is in its own unit: ConfigHistory
+// (config_history.h), ReadOnly (read_only.h), and each follower's Progress
+// with its snapshot send (progress.h).
 //
 // Invariants kept and checked here (check_invariants, and asserts where
 // they are kept): at most one vote per term; the commit index never
@@ -38,18 +23,19 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
+#include "raft/config_history.h"
 #include "raft/inflights.h"
 #include "raft/log_storage.h"
 #include "raft/message.h"
 #include "raft/raft_log.h"
+#include "raft/read_only.h"
+#include "raft/ready.h"
 #include "raft/tracker.h"
 #include "raft/types.h"
 
@@ -102,41 +88,6 @@ struct NodeOptions {
     // server that joins an existing cluster (it learns the configuration
     // from the leader's log or snapshot).
     Membership initial_membership;
-};
-
-struct Snapshot {
-    SnapshotMeta meta;
-    std::string data;
-    bool operator==(const Snapshot&) const = default;
-};
-
-// A read the leader has confirmed (§6.4): its state was current at `index`.
-struct ReadState {
-    Index index;
-    std::string context;
-    bool operator==(const ReadState&) const = default;
-};
-
-struct Ready {
-    std::optional<HardState> hard_state;  // changed since the last Ready
-    std::vector<Entry> entries;           // to persist
-    std::optional<Snapshot> snapshot;     // received from the leader: persist and load
-    std::vector<Message> messages;        // send at once
-    std::vector<Message> messages_after_persist;
-    std::vector<Entry> committed_entries;   // to apply, after persisting this Ready
-    std::vector<ReadState> read_states;     // confirmed and applied: answer them
-    std::vector<std::string> failed_reads;  // contexts of reads that cannot be confirmed
-    // Step 2 must end with a sync: the Ready carries entries, a snapshot, or
-    // a new term or vote (§5.1: term and vote are durable before any message
-    // that depends on them leaves). False when the hard state changed only
-    // in its commit index, which may be written and synced later.
-    bool must_sync = false;
-
-    bool empty() const {
-        return !hard_state && entries.empty() && !snapshot && messages.empty() &&
-               messages_after_persist.empty() && committed_entries.empty() && read_states.empty() &&
-               failed_reads.empty();
-    }
 };
 
 // Why the core refused a request. kOk means accepted: for a proposal, that it
@@ -222,10 +173,10 @@ public:
     // non-voter.
     void campaign_now();
 
-    // Drains the pending outputs; see the contract at the top.
+    // Drains the pending outputs; see the contract in ready.h.
     bool has_ready() const;
     Ready ready();
-    // The caller did everything `rd` asked (steps 1-5 above).
+    // The caller did everything `rd` asked (steps 1-5 of ready.h).
     void advance(const Ready& rd);
 
     // The configuration in effect at `index` (>= the storage's snapshot
@@ -245,25 +196,20 @@ public:
     void check_invariants() const;
 
 private:
-    struct ReadRound {
-        std::uint64_t id = 0;
-        std::uint64_t sent_at = 0;  // now_ when its heartbeats left
-        Index index;                // the commit index when it started
-        std::vector<std::string> contexts;
-    };
-    struct SnapshotSend {
-        SnapshotMeta meta;
-        std::uint64_t bytes = 0;   // the image's size: a replaced image restarts the send
-        std::uint64_t offset = 0;  // what the follower acknowledged
-        int idle_ticks = 0;
-    };
     struct IncomingSnapshot {
         SnapshotMeta meta;
         std::string data;
     };
     enum class CampaignKind { kPreVote, kElection, kTransfer };
 
-    // Transitions (Figure 2, "Rules for Servers").
+    // node.cc: the outbox and what the caller reports back.
+    void send(Message m);
+    void send_after_persist(Message m);
+    void on_persisted(Index index, Term term);
+    void on_applied(Index index);
+
+    // node_election.cc: transitions (Figure 2, "Rules for Servers"), timers
+    // and votes.
     void become_follower(Term term, NodeId lead);
     void become_pre_candidate();
     void become_candidate();
@@ -274,45 +220,42 @@ private:
     void tick_heartbeat();
     bool promotable() const;
     void reset_randomized_election_timeout();
-
-    // Message handlers.
     void step_vote_request(const Message& m);
     void step_vote_response(const Message& m);
+
+    // node_replication.cc: appends, heartbeats and commit.
+    void append_entries(std::vector<Entry> entries);
     void handle_append(const Message& m);
     void handle_heartbeat(const Message& m);
-    void handle_snapshot(const Message& m);
     void handle_append_response(const Message& m);
     void handle_heartbeat_response(const Message& m);
-    void handle_snapshot_response(const Message& m);
-
-    // Leader side of replication.
     bool maybe_send_append(NodeId to, bool send_if_empty);
-    void send_snapshot_chunk(NodeId to);
     void flush_appends();
     void broadcast_heartbeat();
+    void send_heartbeats(std::uint64_t round);
     bool maybe_commit();
     void on_commit_advanced();
-    void send_timeout_now(NodeId to);
-    void abort_transfer();
     bool committed_entry_in_current_term() const;
 
-    // Log and membership bookkeeping.
-    void append_entries(std::vector<Entry> entries);
-    void note_entries(std::span<const Entry> entries);
-    void apply_membership();
-    void on_persisted(Index index, Term term);
+    // node_snapshot.cc: InstallSnapshot, both sides.
+    void handle_snapshot(const Message& m);
+    void handle_snapshot_response(const Message& m);
+    void send_snapshot_chunk(NodeId to);
     void on_snapshot_persisted(Index index);
-    void on_applied(Index index);
 
-    // Reads.
+    // node_membership.cc.
+    void apply_membership();
+
+    // node_transfer.cc.
+    void send_timeout_now(NodeId to);
+    void abort_transfer();
+
+    // node_read.cc.
     std::uint64_t start_read_round();  // its id, or 0 when none can start yet
-    void send_heartbeats(std::uint64_t round);
-    void check_read_rounds();
-    void fail_reads();
-    bool lease_valid() const;
+    // The node's part of a lease's validity: it leads, transfers no
+    // leadership, and has committed an entry of its term.
+    bool is_leader_settled() const;
 
-    void send(Message m);
-    void send_after_persist(Message m);
     HardState hard_state() const { return HardState{term_, vote_, log_.committed()}; }
 
     NodeOptions options_;
@@ -335,12 +278,10 @@ private:
     NodeId transferee_;
     int transfer_elapsed_ = 0;
 
-    // Configurations: `base_membership_` is in effect at the storage's
-    // snapshot; config_entries_ are the kConfig entries of the log after it,
-    // ascending. The latest is in effect (§d4.1: on append, not on commit).
-    Membership base_membership_;
-    Index base_index_;
-    std::vector<std::pair<Index, Membership>> config_entries_;
+    // The configurations of the log: the base is in effect at the storage's
+    // snapshot (moved on by advance() when the caller compacts), the latest
+    // entry's is in effect now (§d4.1: on append, not on commit).
+    ConfigHistory configs_;
     // The index of the latest kConfig entry a leader appended; another
     // change waits until it is committed.
     Index pending_config_index_;
@@ -358,17 +299,9 @@ private:
     std::vector<Message> messages_after_persist_;
     Index max_committed_seen_;  // for the monotonic-commit check
 
-    // Reads (leader only).
-    std::vector<std::string> pending_reads_;     // waiting for a round to start
-    std::deque<ReadRound> read_rounds_;          // started, not yet confirmed
-    std::map<NodeId, std::uint64_t> read_acks_;  // the highest round each voter answered
-    std::uint64_t next_read_round_ = 1;
-    std::deque<ReadState> confirmed_reads_;  // waiting for applied >= index
-    std::vector<std::string> failed_reads_;
-    std::uint64_t lease_until_ = 0;  // now_ before which a lease read is safe
-    bool lease_forfeited_ = false;   // sent a TimeoutNow in this term
+    // Reads (leader only): ReadIndex rounds and the lease.
+    ReadOnly reads_;
 
-    std::map<NodeId, SnapshotSend> snapshot_sends_;      // leader: followers in kSnapshot
     std::optional<IncomingSnapshot> incoming_snapshot_;  // follower
 };
 

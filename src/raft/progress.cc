@@ -44,7 +44,7 @@ bool Progress::is_paused() const {
 void Progress::reset_state(ProgressState state) {
     state_ = state;
     probe_sent_ = false;
-    pending_snapshot_ = Index(0);
+    snapshot_send_.reset();
     inflights_.reset();
 }
 
@@ -53,7 +53,7 @@ void Progress::become_probe() {
     // (or is about to), so probe just past it rather than at match + 1, which
     // may be compacted on the leader and would send another snapshot.
     const Index after_snapshot =
-        state_ == ProgressState::kSnapshot ? pending_snapshot_.next() : Index(0);
+        state_ == ProgressState::kSnapshot ? pending_snapshot().next() : Index(0);
     reset_state(ProgressState::kProbe);
     next_ = std::max(match_.next(), after_snapshot);
     check_invariants();
@@ -65,13 +65,42 @@ void Progress::become_replicate() {
     check_invariants();
 }
 
-void Progress::become_snapshot(Index snapshot_index) {
-    RAFTKV_ASSERT(snapshot_index > match_, "snapshot {} not past match {}", snapshot_index.value,
+void Progress::become_snapshot(const SnapshotMeta& meta, std::uint64_t bytes) {
+    RAFTKV_ASSERT(meta.index > match_, "snapshot {} not past match {}", meta.index.value,
                   match_.value);
     reset_state(ProgressState::kSnapshot);
-    pending_snapshot_ = snapshot_index;
-    next_ = snapshot_index.next();
+    snapshot_send_ = SnapshotSend{.meta = meta, .bytes = bytes};
+    next_ = meta.index.next();
     check_invariants();
+}
+
+const SnapshotSend& Progress::snapshot_send() const {
+    RAFTKV_ASSERT(snapshot_send_.has_value(), "no snapshot send in state {}",
+                  progress_state_name(state_));
+    return *snapshot_send_;
+}
+
+void Progress::on_snapshot_chunk_sent() {
+    RAFTKV_ASSERT(snapshot_send_.has_value(), "snapshot chunk sent in state {}",
+                  progress_state_name(state_));
+    snapshot_send_->idle_ticks = 0;
+}
+
+bool Progress::tick_snapshot_send(int idle_ticks_max) {
+    RAFTKV_ASSERT(snapshot_send_.has_value(), "snapshot send ticked in state {}",
+                  progress_state_name(state_));
+    return ++snapshot_send_->idle_ticks >= idle_ticks_max;
+}
+
+bool Progress::maybe_snapshot_acked(std::uint64_t offset) {
+    RAFTKV_ASSERT(snapshot_send_.has_value(), "snapshot ack in state {}",
+                  progress_state_name(state_));
+    // The chunk at `offset` is the one in flight: this answer is a duplicate
+    // (a lost chunk is sent again after idle ticks).
+    if (offset == snapshot_send_->offset) return false;
+    snapshot_send_->offset = std::min(offset, snapshot_send_->bytes);
+    check_invariants();
+    return true;
 }
 
 void Progress::update_on_entries_send(std::size_t entry_count, std::uint64_t bytes) {
@@ -143,7 +172,7 @@ std::string Progress::to_string() const {
     std::string out =
         fmt::format("{} match={} next={}", progress_state_name(state_), match_.value, next_.value);
     if (state_ == ProgressState::kSnapshot) {
-        out += fmt::format(" pending_snapshot={}", pending_snapshot_.value);
+        out += fmt::format(" pending_snapshot={}", pending_snapshot().value);
     }
     if (probe_sent_) out += " probe_sent";
     if (inflights_.count() > 0) {
@@ -156,9 +185,12 @@ std::string Progress::to_string() const {
 
 void Progress::check_invariants() const {
     RAFTKV_ASSERT(match_ < next_, "match {} not below next {}", match_.value, next_.value);
-    RAFTKV_ASSERT((state_ == ProgressState::kSnapshot) == (pending_snapshot_ != Index(0)),
-                  "pending snapshot {} in state {}", pending_snapshot_.value,
+    RAFTKV_ASSERT((state_ == ProgressState::kSnapshot) == snapshot_send_.has_value(),
+                  "pending snapshot {} in state {}", pending_snapshot().value,
                   progress_state_name(state_));
+    RAFTKV_ASSERT(!snapshot_send_ || snapshot_send_->offset <= snapshot_send_->bytes,
+                  "snapshot offset {} past its {} bytes", snapshot_send_->offset,
+                  snapshot_send_->bytes);
     RAFTKV_ASSERT(!probe_sent_ || state_ == ProgressState::kProbe, "probe flag in state {}",
                   progress_state_name(state_));
     RAFTKV_ASSERT(inflights_.count() == 0 || state_ == ProgressState::kReplicate,

@@ -11,7 +11,8 @@
 //               running ahead of match, bounded by an Inflights window
 //               (dissertation §10.2.2).
 //   kSnapshot   the entries the follower needs are compacted away; a snapshot
-//               is being sent and nothing else until it is reported done.
+//               is being sent in chunks (§7), and nothing else until it is
+//               reported done. The send's state (SnapshotSend) lives here.
 //
 // Owns its transitions (STYLE.md section 1): the leader calls the methods
 // below and never sets fields. Does not send messages, read the log, or know
@@ -20,10 +21,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "raft/inflights.h"
+#include "raft/log_storage.h"
 #include "raft/types.h"
 
 namespace raftkv::raft {
@@ -35,6 +38,15 @@ enum class ProgressState : std::uint8_t {
 };
 
 std::string_view progress_state_name(ProgressState state);
+
+// A snapshot being sent to a follower in chunks (§7), as its Progress keeps
+// it in kSnapshot.
+struct SnapshotSend {
+    SnapshotMeta meta;
+    std::uint64_t bytes = 0;   // the image's size: a replaced image restarts the send
+    std::uint64_t offset = 0;  // what the follower acknowledged; <= bytes
+    int idle_ticks = 0;        // since the last chunk left
+};
 
 // Not thread-safe; owned by the leader's progress tracker, one per peer.
 class Progress {
@@ -48,7 +60,11 @@ public:
     Index match() const { return match_; }
     Index next() const { return next_; }
     // The index of the snapshot being sent; Index(0) outside kSnapshot.
-    Index pending_snapshot() const { return pending_snapshot_; }
+    Index pending_snapshot() const {
+        return snapshot_send_ ? snapshot_send_->meta.index : Index(0);
+    }
+    // The send in progress. Requires state() == kSnapshot.
+    const SnapshotSend& snapshot_send() const;
     const Inflights& inflights() const { return inflights_; }
     // In kProbe: an append has been sent and no answer has come yet.
     bool is_probe_sent() const { return probe_sent_; }
@@ -72,8 +88,24 @@ public:
     // To kReplicate, after the follower accepted an append: next = match + 1.
     void become_replicate();
     // To kSnapshot: the follower needs entries at or below the log's
-    // compaction point. Requires snapshot_index > match. next = index + 1.
-    void become_snapshot(Index snapshot_index);
+    // compaction point; the image `meta` describes, `bytes` long, is sent
+    // from offset 0. Requires meta.index > match. next = meta.index + 1.
+    // Also restarts a send in kSnapshot when the caller replaced the image.
+    void become_snapshot(const SnapshotMeta& meta, std::uint64_t bytes);
+
+    // The snapshot send (all require state() == kSnapshot). A chunk left:
+    // the idle count restarts.
+    void on_snapshot_chunk_sent();
+    // One tick passed without a chunk leaving. Returns true once
+    // `idle_ticks_max` passed: a chunk or its answer was lost, so the caller
+    // sends again from the acknowledged offset.
+    bool tick_snapshot_send(int idle_ticks_max);
+    // The follower asks for the bytes from `offset` on (it holds those
+    // before). Returns false for a duplicate of the answer to the chunk in
+    // flight (offset unchanged), which changes nothing; else moves the send
+    // to `offset` (at most the image's size) and returns true: the caller
+    // sends the chunk there.
+    bool maybe_snapshot_acked(std::uint64_t offset);
 
     // The leader sent an append with `entry_count` entries starting at
     // next() whose payloads total `bytes`. In kReplicate, next moves past
@@ -118,9 +150,9 @@ private:
     // by it).
     Index match_;
     Index next_;
-    // Invariant: pending_snapshot_ > match_ on entering kSnapshot, and
-    // pending_snapshot_ != Index(0) exactly when state_ == kSnapshot.
-    Index pending_snapshot_;
+    // Invariant: present exactly when state_ == kSnapshot; its meta.index >
+    // match_ on entering kSnapshot; its offset <= its bytes.
+    std::optional<SnapshotSend> snapshot_send_;
     // Invariant: probe_sent_ implies state_ == kProbe.
     bool probe_sent_ = false;
     bool recent_active_ = false;

@@ -13,6 +13,10 @@ namespace {
 
 // A follower in `state` with the given match and next, built only through
 // the public transitions the way a leader would reach that state.
+SnapshotMeta snapshot_at(std::uint64_t index) {
+    return SnapshotMeta{.index = Index(index), .term = Term(1), .membership = {}};
+}
+
 Progress make_progress(ProgressState state, std::uint64_t match, std::uint64_t next,
                        InflightsLimits limits = {}) {
     Progress p(Index(match + 1), limits);
@@ -27,7 +31,7 @@ Progress make_progress(ProgressState state, std::uint64_t match, std::uint64_t n
             if (next > match + 1) p.update_on_entries_send(next - match - 1, 0);
             break;
         case ProgressState::kSnapshot:
-            p.become_snapshot(Index(next - 1));
+            p.become_snapshot(snapshot_at(next - 1), 100);
             break;
     }
     EXPECT_EQ(p.match(), Index(match));
@@ -83,7 +87,7 @@ TEST(Progress, BecomeReplicateAndSnapshot) {
     p.become_replicate();
     EXPECT_EQ(p.state(), ProgressState::kReplicate);
     EXPECT_EQ(p.next(), Index(5));
-    p.become_snapshot(Index(20));
+    p.become_snapshot(snapshot_at(20), 100);
     EXPECT_EQ(p.state(), ProgressState::kSnapshot);
     EXPECT_EQ(p.pending_snapshot(), Index(20));
     EXPECT_EQ(p.next(), Index(21));
@@ -246,14 +250,84 @@ TEST(Progress, RecentActiveIsSetAndClearedByTheLeader) {
 TEST(Progress, ToString) {
     Progress p = make_progress(ProgressState::kReplicate, 5, 9);
     EXPECT_EQ(p.to_string(), "replicate match=5 next=9 inflight=1 inactive");
-    p.become_snapshot(Index(20));
+    p.become_snapshot(snapshot_at(20), 100);
     p.set_recent_active(true);
     EXPECT_EQ(p.to_string(), "snapshot match=5 next=21 pending_snapshot=20");
 }
 
+TEST(Progress, SnapshotSendStartsAtZeroAndEndsWithTheState) {
+    Progress p = make_progress(ProgressState::kReplicate, 5, 9);
+    p.become_snapshot(snapshot_at(20), 100);
+    EXPECT_EQ(p.snapshot_send().meta, snapshot_at(20));
+    EXPECT_EQ(p.snapshot_send().bytes, 100u);
+    EXPECT_EQ(p.snapshot_send().offset, 0u);
+    EXPECT_EQ(p.snapshot_send().idle_ticks, 0);
+    // The follower installed it: the send is gone with the state.
+    EXPECT_TRUE(p.maybe_update(Index(20)));
+    p.become_probe();
+    EXPECT_EQ(p.pending_snapshot(), Index(0));
+    EXPECT_EQ(p.next(), Index(21));
+}
+
+TEST(Progress, SnapshotAcks) {
+    // §7: the follower answers each chunk with the offset it wants next.
+    struct Case {
+        std::string_view name;
+        std::uint64_t offset_before;
+        std::uint64_t ack;
+        bool want_moved;
+        std::uint64_t want_offset;
+    };
+    const Case cases[] = {
+        {"the next chunk is asked for", 0, 40, true, 40},
+        {"a duplicate of the answer in flight", 40, 40, false, 40},
+        {"a restarted follower asks from the start", 40, 0, true, 0},
+        {"the end of the image", 40, 100, true, 100},
+        {"an offset past the image is capped", 40, 150, true, 100},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        Progress p = make_progress(ProgressState::kSnapshot, 3, 11);
+        if (c.offset_before > 0) {
+            ASSERT_TRUE(p.maybe_snapshot_acked(c.offset_before));
+        }
+        EXPECT_EQ(p.maybe_snapshot_acked(c.ack), c.want_moved);
+        EXPECT_EQ(p.snapshot_send().offset, c.want_offset);
+        EXPECT_EQ(p.state(), ProgressState::kSnapshot);  // acks never end the send
+    }
+}
+
+TEST(Progress, SnapshotSendIdleTicks) {
+    // A lost chunk (or answer) is sent again after idle_ticks_max ticks
+    // without one leaving; each chunk sent restarts the count.
+    Progress p = make_progress(ProgressState::kSnapshot, 3, 11);
+    EXPECT_FALSE(p.tick_snapshot_send(3));
+    EXPECT_FALSE(p.tick_snapshot_send(3));
+    EXPECT_TRUE(p.tick_snapshot_send(3));
+    p.on_snapshot_chunk_sent();
+    EXPECT_EQ(p.snapshot_send().idle_ticks, 0);
+    EXPECT_FALSE(p.tick_snapshot_send(3));
+}
+
+TEST(Progress, ReplacedImageRestartsTheSend) {
+    Progress p = make_progress(ProgressState::kSnapshot, 3, 11);
+    ASSERT_TRUE(p.maybe_snapshot_acked(60));
+    p.become_snapshot(snapshot_at(30), 200);
+    EXPECT_EQ(p.snapshot_send().meta, snapshot_at(30));
+    EXPECT_EQ(p.snapshot_send().offset, 0u);
+    EXPECT_EQ(p.next(), Index(31));
+}
+
+TEST(ProgressDeathTest, SnapshotSendOnlyInSnapshotState) {
+    Progress p = make_progress(ProgressState::kReplicate, 5, 9);
+    EXPECT_DEATH(p.snapshot_send(), "no snapshot send in state replicate");
+    EXPECT_DEATH(p.maybe_snapshot_acked(10), "snapshot ack in state replicate");
+    EXPECT_DEATH(p.tick_snapshot_send(3), "snapshot send ticked in state replicate");
+}
+
 TEST(ProgressDeathTest, SnapshotMustBePastMatch) {
     Progress p = make_progress(ProgressState::kProbe, 5, 6);
-    EXPECT_DEATH(p.become_snapshot(Index(5)), "snapshot_index > match_");
+    EXPECT_DEATH(p.become_snapshot(snapshot_at(5), 100), "meta.index > match_");
 }
 
 TEST(ProgressDeathTest, NoAppendsWhilePaused) {
