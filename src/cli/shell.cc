@@ -95,7 +95,7 @@ class Session {
 };
 
 // The shell's shortcuts for the cluster's administration commands (RAFT ...,
-// server_commands.cc): "status", "leader 2", "snapshot", "addnode 4
+// replica_commands.cc): "status", "leader 2", "snapshot", "addnode 4
 // 127.0.0.1:7004", "removenode 4". They are not kv commands, so they cannot
 // hide one.
 struct Shortcut {

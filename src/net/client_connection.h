@@ -76,12 +76,8 @@ public:
     std::size_t pending_replies() const { return slots_.size(); }
     const std::string& peer_address() const { return peer_address_; }
 
-    // Per-connection state the server keeps (CLIENT SETNAME, read ordering).
+    // Per-connection state the server keeps (CLIENT SETNAME).
     std::string name;
-    std::uint64_t last_write_index = 0;
-    // READONLY was sent: kv reads run on this server even as a follower
-    // (possibly stale), as Redis Cluster replicas do.
-    bool readonly = false;
 
 private:
     struct Slot {

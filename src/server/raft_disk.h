@@ -30,44 +30,11 @@
 #include "raft/log_storage.h"
 #include "raft/node.h"
 #include "raft/types.h"
+#include "server/replica_ports.h"
 #include "storage/snapshot_file.h"
 #include "storage/wal.h"
 
 namespace raftkv::server {
-
-// What one Ready asks to persist. Written in member order.
-struct PersistJob {
-    // Received from the leader: written to its file and synced, then the
-    // WAL is emptied so that the log restarts after snapshot->meta.index.
-    // Must be newer than every snapshot on disk (asserted).
-    std::optional<raft::Snapshot> snapshot;
-    // Appended. Consecutive; when entries[0].index is at or below the WAL's
-    // last index, the WAL is first cut from there (a follower overwriting a
-    // conflicting suffix). Entries at or below the snapshot index are
-    // skipped (the snapshot covers them).
-    std::vector<raft::Entry> entries;
-    // Appended to the WAL as a hard state record after the entries.
-    std::optional<raft::HardState> hard_state;
-    // raft::Ready::must_sync: end with one WAL sync, covering the entries
-    // and the hard state. False only for a job whose one change is the
-    // commit index: its record reaches the disk with the next sync.
-    bool must_sync = true;
-};
-
-// The outcome of a job, handed to its completion on the loop thread.
-struct PersistResult {
-    // ok: everything the job asked is durable. Otherwise what failed, with
-    // the file (and offset where known); see RaftDisk for which failures
-    // stop the disk.
-    Status status;
-    // Set when the job wrote a snapshot file and succeeded: that file, open,
-    // to give to RaftStorage::apply_snapshot or RaftStorage::compact. It is
-    // opened on the disk thread so that a later job that supersedes the
-    // file (and removes it) cannot take it away before the loop uses it.
-    std::optional<storage::SnapshotFile> snapshot_file;
-    // A persist job that found the disk full, handed back to be retried.
-    std::optional<PersistJob> job;
-};
 
 struct RaftDiskOptions {
     // The data directory (raft_recovery.h): snapshots go in
