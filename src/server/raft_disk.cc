@@ -64,7 +64,22 @@ void RaftDisk::run() {
         Task task;
         {
             std::unique_lock lock(mu_);
-            cv_.wait(lock, [&] { return is_stopping_ || !tasks_.empty(); });
+            const auto has_work = [&] { return is_stopping_ || !tasks_.empty(); };
+            if (wal_->needs_sync() && failure_.is_ok()) {
+                // A job that needed no sync (only the commit index moved)
+                // left bytes unsynced. The next job's sync covers them; if
+                // none comes soon, sync them here, so that an idle server
+                // does not keep an unsynced tail for the kernel's writeback
+                // to reorder (docs/wal_format.md, torn tails).
+                if (!cv_.wait_for(lock, kIdleSyncDelay, has_work)) {
+                    lock.unlock();
+                    // A failure is sticky: the next job completes with it,
+                    // and the server stops then.
+                    if (Status s = wal_->sync(); !s.is_ok()) fail(std::move(s)).ignore();
+                    continue;
+                }
+            }
+            cv_.wait(lock, has_work);
             if (tasks_.empty()) return;  // stopping, and everything queued ran
             task = std::move(tasks_.front());
             tasks_.pop_front();

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -36,6 +37,10 @@
 
 namespace raftkv::server {
 
+// A job that needed no sync leaves its bytes unsynced; the disk thread
+// syncs them itself once it has been idle this long.
+inline constexpr auto kIdleSyncDelay = std::chrono::milliseconds(50);
+
 struct RaftDiskOptions {
     // The data directory (raft_recovery.h): snapshots go in
     // snapshot_dir(data_dir). The Wal comes open, from recover_raft().
@@ -49,8 +54,9 @@ struct RaftDiskOptions {
 // the loop executor, in the order the jobs were handed over.
 //
 // Failures. A persist job that finds the disk full (Code::kDiskFull) fails
-// alone and leaves nothing half done: the caller may hand the same job again
-// later (every step is idempotent). Any other failed persist job (a write or
+// alone, and what it did leave done is harmless to do again (a snapshot file
+// written, a conflicting suffix cut; the WAL's own kDiskFull paths change
+// nothing): the caller may hand the same job again later. Any other failed persist job (a write or
 // fsync error) makes the disk failed: every later job, of either kind,
 // completes with an error saying so and writes nothing, because a later
 // write would leave a hole behind the one that failed. A failed fsync is

@@ -75,8 +75,17 @@ Status recover_log(const std::filesystem::path& data_dir, const raft::SnapshotMe
     }
     // A snapshot at or past the end of the log: drop what is left (a crash
     // came before RaftDisk compacted it) so that the next append follows it.
-    if (snap.index > raft::Index(0) && wal.last_index() <= snap.index) {
+    // (A log of hard state records only that continues right after the
+    // snapshot, first index snap.index + 1, is kept as it is.)
+    if (snap.index > raft::Index(0) && wal.last_index() <= snap.index &&
+        wal.first_index() <= snap.index) {
         RAFTKV_RETURN_IF_ERROR(wal.compact_prefix(snap.index));
+    }
+    if (entries.empty() && wal.last_index() > snap.index) {
+        return Status::errorf(Code::kCorruption,
+                              "the log in {} continues at index {} but the snapshot ends at index "
+                              "{}: entries are missing",
+                              where, wal.last_index().next().value, snap.index.value);
     }
     const raft::Index want_last = entries.empty() ? snap.index : entries.back().index;
     RAFTKV_ASSERT(wal.last_index() == want_last, "the log ends at {}, not {}",

@@ -77,7 +77,13 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view byt
         return s;
     }
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-    return sync_dir(dir);
+    Status synced = sync_dir(dir);
+    if (synced.code() == Code::kDiskFull) {
+        // The file is replaced already: this is not "nothing was done, retry
+        // when there is room" but a failed fsync (never retried).
+        return Status::error(Code::kIoError, synced.message());
+    }
+    return synced;
 }
 
 Status sync_dir(const std::filesystem::path& dir) {

@@ -68,7 +68,6 @@ Status Wal::recover(WalRecovery* recovery) {
         found.emplace_back(*index, options_.dir / name);
     }
     // Names are fixed-width, so list_dir's bytewise order is index order.
-    bool dir_changed = false;
     raft::Term prev_term;
     for (std::size_t i = 0; i < found.size(); ++i) {
         const auto& [first, path] = found[i];
@@ -97,7 +96,6 @@ Status Wal::recover(WalRecovery* recovery) {
                  fmt::format("removed {}: an unfinished segment with no records ({} bytes)",
                              path.string(), bytes->size()));
             RAFTKV_RETURN_IF_ERROR(remove_file(path));
-            dir_changed = true;
             continue;
         }
         if (!segments_.empty() && first != segments_.back().end_index) {
@@ -125,11 +123,22 @@ Status Wal::recover(WalRecovery* recovery) {
         bytes_on_disk_ += scan->valid_bytes;
         for (raft::Entry& e : scan->entries) recovery->entries.push_back(std::move(e));
     }
-    if (dir_changed) RAFTKV_RETURN_IF_ERROR(sync_dir(options_.dir));
     last_term_ = prev_term;
-    if (segments_.empty()) return Status::ok();
+    if (!options_.hard_state_dir.empty()) {
+        // The hard state file may be renamed into place but its directory
+        // not yet synced (a crash of the process that wrote it).
+        RAFTKV_RETURN_IF_ERROR(sync_dir(options_.hard_state_dir));
+    }
+    // What was read may be only in the page cache (the previous process
+    // crashed before its sync): make it durable before anything is built on
+    // it, such as a vote granted again from a recovered vote, or a segment
+    // created after the last one without syncing it first.
+    dir_needs_sync_ = true;
+    if (segments_.empty()) return sync();
     next_index_ = segments_.back().end_index;
-    return open_last_segment_for_append();
+    RAFTKV_RETURN_IF_ERROR(open_last_segment_for_append());
+    segment_needs_sync_ = true;
+    return sync();
 }
 
 Status Wal::open_last_segment_for_append() {
@@ -306,7 +315,9 @@ Status Wal::undo_append(const UndoPoint& undo) {
     bytes_on_disk_ = undo.bytes_on_disk;
     hard_state_ = undo.hard_state;
     if (segments_.empty()) {
+        // The open segment went with the batch: nothing is left to sync.
         fd_.reset();
+        segment_needs_sync_ = false;
         return Status::ok();
     }
     Segment& seg = segments_.back();
@@ -314,6 +325,7 @@ Status Wal::undo_append(const UndoPoint& undo) {
     RAFTKV_RETURN_IF_ERROR(truncate_and_sync(fd_.get(), undo.last_segment_bytes, seg.path));
     seg.bytes = undo.last_segment_bytes;
     seg.end_index = undo.next_index;
+    segment_needs_sync_ = false;  // truncate_and_sync synced what is left
     return Status::ok();
 }
 
@@ -326,6 +338,8 @@ Status Wal::remove_segment_file(const Segment& segment) {
 
 Status Wal::sync() {
     if (!failure_.is_ok()) return failure_;
+    RAFTKV_ASSERT(!segment_needs_sync_ || (fd_.is_open() && !segments_.empty()),
+                  "unsynced bytes but no open segment");
     if (segment_needs_sync_) {
         if (Status s = fdatasync_status(fd_.get(), segments_.back().path); !s.is_ok()) {
             return fail(std::move(s));

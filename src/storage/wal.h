@@ -110,6 +110,8 @@ public:
     Status save_hard_state(const raft::HardState& hs);
     // The newest hard state written or recovered.
     const raft::HardState& hard_state() const { return hard_state_; }
+    // True when something written is not yet durable (sync() has work).
+    bool needs_sync() const { return segment_needs_sync_ || dir_needs_sync_; }
 
     // fdatasync of the open segment if it was written since the last sync,
     // and of the directory if segments were created since. Sticky on error.

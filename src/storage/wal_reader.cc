@@ -78,8 +78,9 @@ private:
             return Status::errorf(Code::kCorruption, "incomplete segment header in {} ({} bytes)",
                                   o_.path.string(), bytes_.size());
         }
-        // The header goes out in the same write as the first record, so a
-        // damaged header with no record after it is an unfinished segment.
+        // The header is written just before the segment's first record and
+        // synced with it, never alone, so a damaged header with no record
+        // after it is an unfinished segment.
         if (o_.is_last && !segment_header_is_intact(bytes_) &&
             !valid_header_follows(bytes_, kSegmentHeaderBytes)) {
             scan_.header_is_torn = true;

@@ -306,6 +306,30 @@ private:
     sighandler_t old_handler_;
 };
 
+// A full disk undoing a batch that had started the only segment (here a
+// hard state record, the first write after the log was emptied): nothing is
+// left to sync, and the next sync must not touch the removed file. Found in
+// review: sync() read the last segment of an empty list.
+TEST(Wal, AFullDiskThatUndoesTheOnlySegmentLeavesNothingToSync) {
+    TempDir dir;
+    const WalOptions options{.dir = dir.path() / "wal", .hard_state_dir = dir.path()};
+    Opened o = open_ok(options);
+    const raft::HardState hs{.term = Term(1), .vote = raft::NodeId(1)};
+    Status s;
+    {
+        FileSizeLimit limit(kSegmentHeaderBytes + 8);  // the header fits, the record not
+        s = o.wal->save_hard_state(hs);
+    }
+    EXPECT_EQ(s.code(), Code::kDiskFull) << s.to_string();
+    EXPECT_TRUE(wal_files(options.dir).empty());
+    EXPECT_FALSE(o.wal->needs_sync());
+    EXPECT_TRUE(o.wal->sync().is_ok());
+    ASSERT_TRUE(o.wal->save_hard_state(hs).is_ok());  // not sticky
+    ASSERT_TRUE(o.wal->sync().is_ok());
+    o.wal.reset();
+    EXPECT_EQ(open_ok(options).recovery.hard_state, hs);
+}
+
 TEST(Wal, DiskFullUndoesAppendAndStaysUsable) {
     struct Case {
         std::string_view name;
