@@ -172,6 +172,7 @@ Ready Node::ready() {
             if (round != 0) send_heartbeats(round);
         }
         flush_appends();
+        tell_commit();
     }
     if (pending_snapshot_) {
         rd.snapshot = std::move(pending_snapshot_);

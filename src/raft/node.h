@@ -231,6 +231,7 @@ private:
     void handle_heartbeat_response(const Message& m);
     bool maybe_send_append(NodeId to, bool send_if_empty);
     void flush_appends();
+    void tell_commit();
     void broadcast_heartbeat();
     void send_heartbeats(std::uint64_t round);
     bool maybe_commit();
@@ -285,6 +286,8 @@ private:
     // The index of the latest kConfig entry a leader appended; another
     // change waits until it is committed.
     Index pending_config_index_;
+    // Leader: the commit index its followers were last sent (tell_commit).
+    Index commit_told_;
 
     // The Ready bookkeeping. Entries through handed_ were handed out to
     // persist; committed entries through apply_handed_ to apply.

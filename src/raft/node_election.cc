@@ -68,6 +68,7 @@ void Node::become_leader() {
     reset(term_);
     role_ = Role::kLeader;
     lead_ = id_;
+    commit_told_ = log_.committed();  // the first appends carry it
     if (tracker_.is_member(id_)) {
         // Our own entries count when we persist them (on_persisted).
         Progress& self = tracker_.progress(id_);

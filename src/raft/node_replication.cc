@@ -216,6 +216,29 @@ void Node::on_commit_advanced() {
     for (NodeId to : tracker_.learner_ids()) maybe_send_append(to, false);
 }
 
+// Issue 10 item 6: a follower learns a new commit index with this Ready,
+// not only at the next heartbeat (up to a tick later), so that its
+// READONLY reads, and its start should it lead next, see recent writes.
+// One empty append per follower per Ready, and none to a follower whose
+// append in this Ready already carries the commit index; a paused follower
+// (a full window, a probe in flight, a snapshot) learns it from the next
+// heartbeat or append.
+void Node::tell_commit() {
+    if (log_.committed() <= commit_told_) return;
+    const auto told = [&](NodeId to) {
+        return std::any_of(messages_.begin(), messages_.end(), [&](const Message& m) {
+            return m.to == to && m.type == MessageType::kAppend && m.commit >= log_.committed();
+        });
+    };
+    for (NodeId to : tracker_.voter_ids()) {
+        if (!told(to)) maybe_send_append(to, true);
+    }
+    for (NodeId to : tracker_.learner_ids()) {
+        if (!told(to)) maybe_send_append(to, true);
+    }
+    commit_told_ = log_.committed();
+}
+
 bool Node::committed_entry_in_current_term() const { return log_.term(log_.committed()) == term_; }
 
 }  // namespace raftkv::raft

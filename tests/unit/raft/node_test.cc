@@ -205,11 +205,25 @@ TEST(Node, MessagesPerAgreementAreBounded) {
     net.sent_.clear();
     for (int i = 0; i < 50; ++i) ASSERT_TRUE(net.node(1).propose("x").ok());
     net.settle();
-    // One append of 50 entries per follower; followers learn the commit
-    // index with the next append or heartbeat.
-    EXPECT_EQ(net.sent_[MessageType::kAppend], 2);
-    EXPECT_EQ(net.sent_[MessageType::kAppendResponse], 2);
+    // One append of 50 entries per follower, and one empty append per
+    // follower that tells it the new commit index.
+    EXPECT_EQ(net.sent_[MessageType::kAppend], 4);
+    EXPECT_EQ(net.sent_[MessageType::kAppendResponse], 4);
     EXPECT_EQ(net.node(1).log().committed(), Index(51));
+}
+
+// Issue 10 item 6: followers learn a new commit index right after the
+// leader does, not only with the next heartbeat (a tick later), so that a
+// READONLY read on a follower, or a follower that leads next, sees it.
+TEST(Node, FollowersLearnTheCommitIndexWithoutWaitingForAHeartbeat) {
+    Net net(3);
+    net.elect(1);
+    ASSERT_TRUE(net.node(1).propose("x").ok());
+    net.settle();  // no tick: no heartbeat
+    EXPECT_EQ(net.node(1).log().committed(), Index(2));
+    EXPECT_EQ(net.node(2).log().committed(), Index(2));
+    EXPECT_EQ(net.node(3).log().committed(), Index(2));
+    EXPECT_EQ(commands(net.peer(2)), std::vector<std::string>{"x"});
 }
 
 TEST(Node, NoCommitWithoutAMajority) {
