@@ -1,6 +1,6 @@
 // raft_disk.h — the replicated server's persistence thread: writes what a
 // raft Ready asks to be durable (snapshot, entries, hard state, in that
-// order; raft/node.h), and the snapshots the server takes, then reports back
+// order; raft/ready.h), and the snapshots the server takes, then reports back
 // on the loop.
 //
 // The loop thread hands over jobs; RaftDisk's own thread runs them in

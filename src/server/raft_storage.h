@@ -4,7 +4,7 @@
 //
 // Holds only what is durable: the server calls append(), apply_snapshot()
 // and compact() on the loop thread once RaftDisk reports the write synced
-// (raft/node.h, the Ready contract). Does no writing itself: RaftDisk owns
+// (raft/ready.h, the Ready contract). Does no writing itself: RaftDisk owns
 // the files. The image is never held in memory: snapshot_chunk() preads the
 // file, which stays open (and readable) even after a newer snapshot removed
 // it. Also the bridge between raft/ and storage/ value types (the storage

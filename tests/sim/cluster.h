@@ -3,7 +3,7 @@
 // the simulated network, under simulated time, with clients that record a
 // history (issue 3, "The simulation").
 //
-// Drives each core exactly by the Ready contract of raft/node.h, as one
+// Drives each core exactly by the Ready contract of raft/ready.h, as one
 // server loop would: take a Ready; send rd.messages at once; write the
 // snapshot, entries and hard state to the SimDisk; sync; only then send
 // rd.messages_after_persist, load the snapshot, apply committed entries,
