@@ -136,7 +136,7 @@ void Replica::pump(Now now) {
         // The leader sends before its own write (§d10.2.1).
         send_messages(rd.messages);
         if (rd.hard_state && !rd.must_sync) {
-            // Only the commit index changed (raft/node.h, must_sync): its
+            // Only the commit index changed (raft/ready.h, must_sync): its
             // record goes to the disk thread behind the jobs before it and
             // reaches the disk with the next sync; nothing waits for it.
             RAFTKV_ASSERT(!rd.snapshot && rd.entries.empty(), "an unsynced Ready with entries");
