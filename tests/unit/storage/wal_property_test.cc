@@ -1,7 +1,9 @@
 // wal_property_test.cc — the WAL against a dumb model (STYLE.md section 7):
 // random appends, syncs, suffix truncations, compactions and crashes; after
 // every crash the recovered log must be a slice of what was written that
-// reaches at least the last synced entry.
+// reaches at least the last synced entry, and the recovered hard state one
+// that was written, no older than the last one synced (or spilled before a
+// truncation or compaction).
 //
 // A crash keeps everything synced and cuts a random amount of the unsynced
 // bytes off the last segment (sometimes leaving zeros in their place), which
@@ -10,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "storage/files.h"
+#include "storage/hard_state_file.h"
 #include "storage/wal.h"
 #include "testing/seed.h"
 #include "testing/temp_dir.h"
@@ -37,7 +41,9 @@ using raftkv::testing::test_seed;
 class Harness {
 public:
     Harness(std::uint64_t seed, const fs::path& dir)
-        : rng_(seed), options_{.dir = dir, .segment_bytes_max = 150 + rng_() % 600} {
+        : rng_(seed),
+          options_{
+              .dir = dir / "wal", .segment_bytes_max = 150 + rng_() % 600, .hard_state_dir = dir} {
         reopen();
     }
 
@@ -54,6 +60,8 @@ public:
             compact();
         } else if (r < 88) {
             crash();
+        } else if (r < 96) {
+            save_hard_state();
         }
     }
 
@@ -83,6 +91,27 @@ private:
         model_.insert(model_.end(), batch.begin(), batch.end());
     }
 
+    // A newer hard state: a higher commit, a vote in this term, or a new term
+    // (whose entries follow with it).
+    void save_hard_state() {
+        raft::HardState hs = wal_->hard_state();
+        switch (rng_() % 3) {
+            case 0:
+                hs.commit = Index(hs.commit.value + rng_() % 4);
+                break;
+            case 1:
+                if (hs.vote == raft::NodeId(0)) hs.vote = raft::NodeId(1 + rng_() % 3);
+                break;
+            case 2:
+                ++term_;
+                hs.vote = raft::NodeId(0);
+                break;
+        }
+        hs.term = Term(term_);
+        ASSERT_TRUE(wal_->save_hard_state(hs).is_ok());
+        written_hs_.push_back(hs);
+    }
+
     void truncate() {
         // Raft never truncates what a snapshot covers.
         const std::uint64_t lo = std::max(wal_->first_index().value, compacted_ + 1);
@@ -90,7 +119,7 @@ private:
         const std::uint64_t first = lo + rng_() % (last() + 2 - lo);
         ASSERT_TRUE(wal_->truncate_suffix(Index(first)).is_ok());
         model_.resize(std::min(model_.size(), first - 1));
-        mark_durable();
+        mark_durable();  // synced, and the hard state spilled
     }
 
     void compact() {
@@ -102,6 +131,11 @@ private:
             index = compacted_ + rng_() % (durable_last_ - compacted_ + 1);
         }
         ASSERT_TRUE(wal_->compact_prefix(Index(index)).is_ok());
+        // Durable if spilled (before any segment went); a compaction that
+        // removed nothing spilled nothing.
+        const Result<raft::HardState> file = load_hard_state(options_.hard_state_dir);
+        ASSERT_TRUE(file.has_value()) << file.status().to_string();
+        if (is_newer_hard_state(*file, durable_hs_)) durable_hs_ = *file;
         while (model_.size() < index) {
             model_.push_back(Entry{.term = Term(term_), .index = Index(model_.size() + 1)});
         }
@@ -120,6 +154,7 @@ private:
 
     void mark_durable() {
         durable_last_ = last();
+        durable_hs_ = wal_->hard_state();
         synced_name_ = last_segment_name();
         synced_bytes_ = synced_name_.empty() ? 0 : *file_bytes(options_.dir / synced_name_);
     }
@@ -142,10 +177,19 @@ private:
         Result<std::unique_ptr<Wal>> wal = Wal::open(options_, &rec);
         ASSERT_TRUE(wal.has_value()) << wal.status().to_string();
         wal_ = std::move(wal).value();
+        const raft::HardState& hs = rec.hard_state;
+        ASSERT_FALSE(is_newer_hard_state(durable_hs_, hs))
+            << "lost the synced hard state " << to_string(durable_hs_) << ": got " << to_string(hs);
+        ASSERT_TRUE(hs == raft::HardState{} ||
+                    std::find(written_hs_.begin(), written_hs_.end(), hs) != written_hs_.end())
+            << "a hard state never written: " << to_string(hs);
         const std::vector<Entry>& got = rec.entries;
         if (got.empty()) {
             ASSERT_LE(durable_last_, compacted_) << "lost synced entries";
-            wal_->reset_next_index(Index(compacted_ + 1));
+            // A segment of hard state records only may continue the log
+            // after the snapshot already; otherwise the caller restarts it.
+            if (wal_->last_index().value != compacted_)
+                wal_->reset_next_index(Index(compacted_ + 1));
             model_.resize(compacted_);
         } else {
             ASSERT_LE(got.front().index.value, compacted_ + 1) << "lost entries after the snapshot";
@@ -163,12 +207,14 @@ private:
     std::mt19937_64 rng_;
     WalOptions options_;
     std::unique_ptr<Wal> wal_;
-    std::vector<Entry> model_;        // model_[i] is entry i + 1, compacted ones included
-    std::uint64_t term_ = 1;          // only grows
-    std::uint64_t compacted_ = 0;     // highest compact_prefix index
-    std::uint64_t durable_last_ = 0;  // last entry known synced
-    std::string synced_name_;         // last segment at the last sync
-    std::uint64_t synced_bytes_ = 0;  // its size then
+    std::vector<Entry> model_;                 // model_[i] is entry i + 1, compacted ones included
+    std::uint64_t term_ = 1;                   // only grows
+    std::uint64_t compacted_ = 0;              // highest compact_prefix index
+    std::uint64_t durable_last_ = 0;           // last entry known synced
+    std::string synced_name_;                  // last segment at the last sync
+    std::uint64_t synced_bytes_ = 0;           // its size then
+    std::vector<raft::HardState> written_hs_;  // every one saved, in order
+    raft::HardState durable_hs_;               // the newest known durable
 };
 
 TEST(WalProperty, RecoveredLogIsSyncedPrefixOfWritten) {
