@@ -2,12 +2,13 @@
 // (testdata/*.txt) show the core's values: entries, messages, Readies, the
 // hard state and a node's status.
 //
-// Readies, messages, hard states, read states and statuses are printed field
-// by field through reflect.h, so a field added to one of those structs shows
-// up in the transcripts (a rewrite, not a printer change, takes it in). A
-// field at its default (0, false, empty, none) is left out of messages and
-// Readies. A log position is printed term/index, as etcd-io/raft does:
-// "2/7" is the entry of term 2 at index 7.
+// Each struct has its own printer, which names every field in declaration
+// order. Next to each, a static_assert on the struct's field count (counted
+// in standard C++) fails the build when a field is added, so a new field is
+// never left out of the transcripts silently: print it there, then rewrite
+// the transcripts that change. A field at its default (0, false, empty,
+// none) is left out of messages and Readies. A log position is printed
+// term/index, as etcd-io/raft does: "2/7" is the entry of term 2 at index 7.
 #pragma once
 
 #include <string>
