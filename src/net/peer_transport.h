@@ -125,7 +125,7 @@ public:
     // dropped. Idempotent; later sends are dropped.
     void close();
 
-    struct Impl;  // peer_transport.cc
+    struct Impl;  // peer_transport_internal.h
 
 private:
     explicit PeerTransport(std::shared_ptr<Impl> impl);
