@@ -137,7 +137,7 @@ PersistResult RaftDisk::run_persist(PersistJob& job) {
         if (Status s = empty_wal_after(meta.index); !s.is_ok()) {
             return PersistResult{.status = fail_unless_full(std::move(s))};
         }
-        result.snapshot_file = std::move(*file);
+        result.snapshot_image = std::make_unique<storage::SnapshotFile>(std::move(*file));
     }
     // 2. The entries, then the hard state (its commit index may point into
     // them), in one WAL batch: a full disk undoes both.
@@ -212,7 +212,8 @@ PersistResult RaftDisk::run_save_snapshot(const raft::SnapshotMeta& meta,
         spdlog::warn("raft disk: snapshot at index {} saved but the log not compacted: {}",
                      meta.index.value, s.to_string());
     }
-    return PersistResult{.snapshot_file = std::move(*file)};
+    return PersistResult{.snapshot_image =
+                             std::make_unique<storage::SnapshotFile>(std::move(*file))};
 }
 
 }  // namespace raftkv::server

@@ -35,7 +35,8 @@ Status recover_snapshot(const std::filesystem::path& data_dir, RecoveredRaft* r)
         storage::SnapshotFile::open(dir / storage::snapshot_file_name(snap.meta.last_index));
     if (!file) return file.error();
     RAFTKV_ASSERT(file->meta() == snap.meta, "{} changed while recovering", file->path().string());
-    r->storage->apply_snapshot(to_raft(snap.meta), std::move(*file));
+    r->storage->apply_snapshot(to_raft(snap.meta),
+                               std::make_unique<storage::SnapshotFile>(std::move(*file)));
     r->applied = snap.meta.last_index;
     r->snapshot_version = snap.version;
     return Status::ok();

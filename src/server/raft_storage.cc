@@ -18,40 +18,43 @@ raft::SnapshotMeta to_raft(const storage::SnapshotMeta& meta) {
         .index = meta.last_index, .term = meta.last_term, .membership = meta.membership};
 }
 
-std::uint64_t RaftStorage::snapshot_bytes() const { return file_ ? file_->payload_bytes() : 0; }
+std::uint64_t RaftStorage::snapshot_bytes() const { return image_ ? image_->payload_bytes() : 0; }
 
 std::string RaftStorage::snapshot_chunk(std::uint64_t offset, std::uint64_t bytes_max) const {
-    if (!file_) {
+    if (!image_) {
         RAFTKV_ASSERT(offset == 0, "snapshot chunk at {} with no snapshot", offset);
         return {};
     }
-    Result<std::string> chunk = file_->read_payload(offset, bytes_max);
+    Result<std::string> chunk = image_->read_payload(offset, bytes_max);
     RAFTKV_ASSERT(chunk.has_value(), "cannot read the snapshot: {}", chunk.error().to_string());
     return std::move(*chunk);
 }
 
 void RaftStorage::append(std::span<const raft::Entry> entries) { log_.append(entries); }
 
-void RaftStorage::check_file_matches(const raft::SnapshotMeta& meta,
-                                     const storage::SnapshotFile& file) const {
-    RAFTKV_ASSERT(file.meta().last_index == meta.index, "{} holds index {}, not {}",
-                  file.path().string(), file.meta().last_index.value, meta.index.value);
-    RAFTKV_ASSERT(file.meta().last_term == meta.term, "{} holds term {}, not {}",
-                  file.path().string(), file.meta().last_term.value, meta.term.value);
-    RAFTKV_ASSERT(file.meta().membership == meta.membership, "{} holds another membership",
-                  file.path().string());
+void RaftStorage::check_image_matches(const raft::SnapshotMeta& meta,
+                                      const storage::SnapshotImage* image) const {
+    RAFTKV_ASSERT(image != nullptr, "snapshot at index {} without its image", meta.index.value);
+    RAFTKV_ASSERT(image->meta().last_index == meta.index, "{} holds index {}, not {}",
+                  image->name(), image->meta().last_index.value, meta.index.value);
+    RAFTKV_ASSERT(image->meta().last_term == meta.term, "{} holds term {}, not {}", image->name(),
+                  image->meta().last_term.value, meta.term.value);
+    RAFTKV_ASSERT(image->meta().membership == meta.membership, "{} holds another membership",
+                  image->name());
 }
 
-void RaftStorage::apply_snapshot(const raft::SnapshotMeta& meta, storage::SnapshotFile file) {
-    check_file_matches(meta, file);
+void RaftStorage::apply_snapshot(const raft::SnapshotMeta& meta,
+                                 std::unique_ptr<storage::SnapshotImage> image) {
+    check_image_matches(meta, image.get());
     log_.apply_snapshot(meta);
-    file_ = std::move(file);
+    image_ = std::move(image);
 }
 
-void RaftStorage::compact(const raft::SnapshotMeta& meta, storage::SnapshotFile file) {
-    check_file_matches(meta, file);
+void RaftStorage::compact(const raft::SnapshotMeta& meta,
+                          std::unique_ptr<storage::SnapshotImage> image) {
+    check_image_matches(meta, image.get());
     log_.compact(meta);
-    file_ = std::move(file);
+    image_ = std::move(image);
 }
 
 void RaftStorage::adopt_membership(const raft::Membership& membership) {

@@ -236,8 +236,8 @@ void Replica::on_persisted(raft::Ready rd, PersistResult result, Now now) {
     }
     ++stats_.write_batches_synced;
     if (rd.snapshot) {
-        RAFTKV_ASSERT(result.snapshot_file.has_value(), "snapshot persisted without its file");
-        storage_->apply_snapshot(rd.snapshot->meta, std::move(*result.snapshot_file));
+        RAFTKV_ASSERT(result.snapshot_image != nullptr, "snapshot persisted without its image");
+        storage_->apply_snapshot(rd.snapshot->meta, std::move(result.snapshot_image));
         applied_ = rd.snapshot->meta.index;
         installing_snapshot_ = false;
         snapshot_index_ = applied_;
@@ -494,8 +494,8 @@ void Replica::on_snapshot_saved(const raft::SnapshotMeta& meta, std::uint64_t lo
     }
     ++stats_.snapshots_taken;
     if (meta.index > storage_->snapshot_meta().index) {
-        RAFTKV_ASSERT(result.snapshot_file.has_value(), "snapshot saved without its file");
-        storage_->compact(meta, std::move(*result.snapshot_file));
+        RAFTKV_ASSERT(result.snapshot_image != nullptr, "snapshot saved without its image");
+        storage_->compact(meta, std::move(result.snapshot_image));
     }
     snapshot_index_ = std::max(snapshot_index_, meta.index);
     log_bytes_since_snapshot_ -= std::min(log_bytes, log_bytes_since_snapshot_);

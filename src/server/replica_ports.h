@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,7 +22,7 @@
 #include "raft/types.h"
 #include "resp/reply_parser.h"
 #include "server/config.h"
-#include "storage/snapshot_file.h"
+#include "storage/snapshot_image.h"
 
 namespace raftkv::server {
 
@@ -67,11 +68,12 @@ struct PersistResult {
     // the file (and offset where known); see RaftDisk for which failures
     // stop the disk.
     Status status;
-    // Set when the job wrote a snapshot file and succeeded: that file, open,
-    // to give to RaftStorage::apply_snapshot or RaftStorage::compact. It is
-    // opened on the disk thread so that a later job that supersedes the
-    // file (and removes it) cannot take it away before the loop uses it.
-    std::optional<storage::SnapshotFile> snapshot_file;
+    // Set when the job wrote a snapshot and succeeded: the durable image, to
+    // give to RaftStorage::apply_snapshot or RaftStorage::compact. The
+    // server's is its file, opened on the disk thread so that a later job
+    // that supersedes the file (and removes it) cannot take it away before
+    // the loop uses it; the simulation's is held in memory.
+    std::unique_ptr<storage::SnapshotImage> snapshot_image;
     // A persist job that found the disk full, handed back to be retried.
     std::optional<PersistJob> job;
 };

@@ -20,6 +20,7 @@
 #include "base/status.h"
 #include "raft/types.h"
 #include "storage/files.h"
+#include "storage/snapshot_image.h"
 
 namespace raftkv::storage {
 
@@ -36,15 +37,6 @@ inline constexpr std::size_t kSnapshotV1HeaderBytes = 48;
 static_assert(kSnapshotV1HeaderBytes == kSnapshotMagic.size() + 4 + 4 + 8 + 8 + 8 + 8);
 // Voters plus learners a snapshot file may name; a file with more is corrupt.
 inline constexpr std::uint32_t kSnapshotMembersMax = 1024;
-
-struct SnapshotMeta {
-    raft::Index last_index;  // the last log index the snapshot covers (inclusive)
-    raft::Term last_term;    // the term of that entry
-    // The configuration in effect at last_index; empty in a version 1 file
-    // (written by the single-node server, which had none).
-    raft::Membership membership;
-    bool operator==(const SnapshotMeta&) const = default;
-};
 
 struct LoadedSnapshot {
     SnapshotMeta meta;
@@ -87,8 +79,9 @@ Result<std::optional<LoadedSnapshot>> load_newest_snapshot(const std::filesystem
 // Keeps the file open: once it is removed (superseded by a newer snapshot)
 // the reads still see it. Movable, not copyable. read_payload() and
 // verify_payload() only pread(2) and may run on any one thread at a time;
-// the object is handed between threads by moving it.
-class SnapshotFile {
+// the object is handed between threads by moving it. As a SnapshotImage
+// (snapshot_image.h) it is what RaftStorage serves chunks from.
+class SnapshotFile final : public SnapshotImage {
 public:
     // kNotFound when `path` does not exist; kCorruption (naming `path`) for a
     // header, membership or file size that fails validation.
@@ -97,15 +90,16 @@ public:
     SnapshotFile(SnapshotFile&&) noexcept = default;
     SnapshotFile& operator=(SnapshotFile&&) noexcept = default;
 
-    const SnapshotMeta& meta() const { return meta_; }
+    const SnapshotMeta& meta() const override { return meta_; }
     std::uint32_t version() const { return version_; }
     const std::filesystem::path& path() const { return path_; }
-    std::uint64_t payload_bytes() const { return payload_bytes_; }
+    std::uint64_t payload_bytes() const override { return payload_bytes_; }
+    std::string name() const override { return path_.string(); }
 
     // Up to `bytes_max` payload bytes from `offset` (requires
     // offset <= payload_bytes()); fewer only at the end of the payload.
     // kIoError naming the file and offset if pread fails or the file shrank.
-    Result<std::string> read_payload(std::uint64_t offset, std::uint64_t bytes_max) const;
+    Result<std::string> read_payload(std::uint64_t offset, std::uint64_t bytes_max) const override;
     // Reads the whole payload in chunks and checks its checksum: kCorruption
     // naming the file on a mismatch.
     Status verify_payload() const;

@@ -6,6 +6,9 @@
 //   raftkv-sim --seeds N --first S  runs S, S+1, ..., stops at the first failure
 //   raftkv-sim --seed S --trace     the same run, printing every event
 //   --nodes K                       forces the cluster size
+//   --replica                       runs clusters of server::Replicas with the
+//                                   real kv state machine and real commands
+//                                   (sim/replica_run.h) instead of bare cores
 //
 //   raftkv-sim --check-history FILE [--check-steps-max N]
 //       checks a history written by the fault-injection harness
@@ -25,6 +28,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -32,6 +36,8 @@
 #include "sim/history.h"
 #include "sim/linearizability.h"
 #include "sim/random_run.h"
+#include "sim/replica_cluster.h"
+#include "sim/replica_run.h"
 
 namespace {
 
@@ -43,14 +49,19 @@ using raftkv::sim::Operation;
 using raftkv::sim::Outcome;
 using raftkv::sim::RandomRunOptions;
 using raftkv::sim::RandomRunResult;
+using raftkv::sim::ReplicaCluster;
+using raftkv::sim::ReplicaRunOptions;
+using raftkv::sim::ReplicaRunResult;
 
 volatile std::sig_atomic_t g_in_run = 0;
 std::uint64_t g_seed = 0;
 int g_nodes = 0;
+bool g_replica = false;
 
 std::string replay_command(std::uint64_t seed) {
-    return g_nodes > 0 ? fmt::format("build/raftkv-sim --seed {} --nodes {}", seed, g_nodes)
-                       : fmt::format("build/raftkv-sim --seed {}", seed);
+    const char* mode = g_replica ? " --replica" : "";
+    return g_nodes > 0 ? fmt::format("build/raftkv-sim{} --seed {} --nodes {}", mode, seed, g_nodes)
+                       : fmt::format("build/raftkv-sim{} --seed {}", mode, seed);
 }
 
 // Not async-signal-safe, and it need not be: the process is dying of its
@@ -64,27 +75,72 @@ void on_abort(int sig) {
             std::fprintf(stderr, "last events:\n%s\nnodes:\n%s", c->trace_dump().c_str(),
                          c->status().c_str());
         }
+        if (const ReplicaCluster* c = ReplicaCluster::live()) {
+            std::fprintf(stderr, "last events:\n%s\nnodes:\n%s", c->trace_dump().c_str(),
+                         c->status().c_str());
+        }
         std::fflush(stderr);
     }
     std::raise(sig);
 }
 
-RandomRunResult run_one(std::uint64_t seed, bool trace) {
+// What either kind of run reports.
+struct RunSummary {
+    bool ok = true;
+    std::string failure;
+    std::string config;
+    std::string trace;
+    std::string status;
+    std::string counters;
+    std::uint64_t ticks = 0;
+    std::uint64_t messages = 0;
+    std::uint64_t faults = 0;
+    std::uint64_t ops = 0;
+};
+
+RunSummary run_one(std::uint64_t seed, bool trace) {
     g_seed = seed;
-    RandomRunOptions o{.seed = seed, .nodes = g_nodes, .trace_sink = {}};
+    std::function<void(std::string_view)> sink;
     if (trace) {
-        o.trace_sink = [](std::string_view line) {
+        sink = [](std::string_view line) {
             std::fwrite(line.data(), 1, line.size(), stdout);
             std::fputc('\n', stdout);
         };
     }
     g_in_run = 1;
-    RandomRunResult r = raftkv::sim::run_random(o);
+    RunSummary s;
+    if (g_replica) {
+        const ReplicaRunResult r = raftkv::sim::run_replica_random(
+            ReplicaRunOptions{.seed = seed, .nodes = g_nodes, .trace_sink = sink});
+        s = RunSummary{r.ok,
+                       r.failure,
+                       r.config,
+                       r.trace,
+                       r.status,
+                       r.counters.to_string(),
+                       r.counters.ticks,
+                       r.counters.messages,
+                       r.counters.faults,
+                       r.ops};
+    } else {
+        const RandomRunResult r = raftkv::sim::run_random(
+            RandomRunOptions{.seed = seed, .nodes = g_nodes, .trace_sink = sink});
+        s = RunSummary{r.ok,
+                       r.failure,
+                       r.config,
+                       r.trace,
+                       r.status,
+                       r.counters.to_string(),
+                       r.counters.ticks,
+                       r.counters.messages_sent(),
+                       r.counters.faults,
+                       r.ops};
+    }
     g_in_run = 0;
-    return r;
+    return s;
 }
 
-void report_failure(std::uint64_t seed, const RandomRunResult& r) {
+void report_failure(std::uint64_t seed, const RunSummary& r) {
     fmt::print(stderr,
                "\nFAILED seed {}\nreplay: {}\nconfig: {}\nfailure: {}\n\nlast events:\n{}\n"
                "nodes:\n{}",
@@ -145,12 +201,15 @@ int main(int argc, char** argv) {
     CLI::Option* nodes_opt = app.add_option("--nodes", g_nodes, "Force the cluster size (1..7)")
                                  ->check(CLI::Range(0, 7));
     CLI::Option* trace_opt = app.add_flag("--trace", trace, "Print every event as it happens");
+    CLI::Option* replica_opt = app.add_flag(
+        "--replica", g_replica,
+        "Simulate clusters of server::Replicas (real kv state machine, real commands)");
     CLI::Option* history_opt =
         app.add_option("--check-history", history_path,
                        "Check this client history file (docs/history_format.md) for "
                        "linearizability instead of running simulations; exit 0 linearizable, "
                        "1 not, 2 unknown (the search gave up) or invalid input")
-            ->excludes(seed_opt, seeds_opt, first_opt, nodes_opt, trace_opt);
+            ->excludes(seed_opt, seeds_opt, first_opt, nodes_opt, trace_opt, replica_opt);
     app.add_option("--check-steps-max", check_options.steps_max_per_key,
                    "Search budget of --check-history, in steps per key")
         ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()))
@@ -164,8 +223,8 @@ int main(int argc, char** argv) {
     if (seed) {
         fmt::print("seed {}\n", *seed);
         std::fflush(stdout);
-        const RandomRunResult r = run_one(*seed, trace);
-        fmt::print("config: {}\n{}\n", r.config, r.counters.to_string());
+        const RunSummary r = run_one(*seed, trace);
+        fmt::print("config: {}\n{}\n", r.config, r.counters);
         if (!r.ok) {
             report_failure(*seed, r);
             return 1;
@@ -177,11 +236,11 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     std::uint64_t runs = 0, ticks = 0, messages = 0, faults = 0, ops = 0;
     for (std::uint64_t s = first; s < first + seeds; ++s) {
-        const RandomRunResult r = run_one(s, trace);
+        const RunSummary r = run_one(s, trace);
         ++runs;
-        ticks += r.counters.ticks;
-        messages += r.counters.messages_sent();
-        faults += r.counters.faults;
+        ticks += r.ticks;
+        messages += r.messages;
+        faults += r.faults;
         ops += r.ops;
         if (!r.ok) {
             report_failure(s, r);

@@ -111,7 +111,7 @@ TEST_F(RaftDiskTest, EntriesAndHardStateComeBack) {
     const raft::HardState hs{.term = Term(2), .vote = NodeId(1), .commit = Index(3)};
     PersistResult r = persist({.entries = entries(1, 5, 2), .hard_state = hs});
     ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
-    EXPECT_FALSE(r.snapshot_file.has_value());
+    EXPECT_EQ(r.snapshot_image, nullptr);
     EXPECT_GT(disk_->bytes_on_disk(), 0u);
 
     RecoveredRaft got = restart();
@@ -161,9 +161,9 @@ TEST_F(RaftDiskTest, SnapshotFromTheLeaderReplacesTheLog) {
                                .entries = entries(11, 13, 3),
                                .hard_state = hs});
     ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
-    ASSERT_TRUE(r.snapshot_file.has_value());
-    EXPECT_EQ(to_raft(r.snapshot_file->meta()), meta);
-    EXPECT_EQ(*r.snapshot_file->read_payload(0, kNoLimit), image);
+    ASSERT_NE(r.snapshot_image, nullptr);
+    EXPECT_EQ(to_raft(r.snapshot_image->meta()), meta);
+    EXPECT_EQ(*r.snapshot_image->read_payload(0, kNoLimit), image);
 
     RecoveredRaft got = restart();
     EXPECT_EQ(got.storage->snapshot_meta(), meta);
@@ -197,14 +197,14 @@ TEST_F(RaftDiskTest, SnapshotTakenCompactsTheLog) {
     const raft::SnapshotMeta meta{.index = Index(30), .term = Term(1), .membership = kThree};
     PersistResult r = save_snapshot(meta, image_with_keys(30));
     ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
-    ASSERT_TRUE(r.snapshot_file.has_value());
-    EXPECT_EQ(to_raft(r.snapshot_file->meta()), meta);
+    ASSERT_NE(r.snapshot_image, nullptr);
+    EXPECT_EQ(to_raft(r.snapshot_image->meta()), meta);
     EXPECT_LT(disk_->bytes_on_disk(), before / 2);
 
     // What the server does with it: RaftStorage drops the prefix.
     RaftStorage live;
     live.append(entries(1, 40, 1));
-    live.compact(meta, std::move(*r.snapshot_file));
+    live.compact(meta, std::move(r.snapshot_image));
     EXPECT_EQ(live.first_index(), Index(31));
 
     RecoveredRaft got = restart();
@@ -235,7 +235,7 @@ TEST_F(RaftDiskTest, SnapshotOlderThanTheOneOnDiskIsRefused) {
                     .status.is_ok());
     PersistResult r = save_snapshot({.index = Index(5), .term = Term(1)}, image_with_keys(1));
     EXPECT_EQ(r.status.code(), Code::kInvalid) << r.status.to_string();
-    EXPECT_FALSE(r.snapshot_file.has_value());
+    EXPECT_EQ(r.snapshot_image, nullptr);
     // Not sticky: the disk goes on.
     ASSERT_TRUE(persist({.entries = entries(21, 21, 2)}).status.is_ok());
     RecoveredRaft got = restart();
@@ -286,16 +286,16 @@ TEST_F(RaftDiskTest, AFullDiskFailsTheJobAloneAndItCanBeRetried) {
     lim.rlim_cur = 4096;
     ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
     std::vector<Entry> big = {entry(2, 1, 8192)};
-    PersistResult r = persist({.entries = big, .hard_state = raft::HardState{
-                                                   .term = Term(1), .commit = Index(2)}});
+    PersistResult r = persist(
+        {.entries = big, .hard_state = raft::HardState{.term = Term(1), .commit = Index(2)}});
     ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
     ::signal(SIGXFSZ, old_handler);
 
     EXPECT_EQ(r.status.code(), Code::kDiskFull) << r.status.to_string();
     EXPECT_NE(r.status.message().find(".wal"), std::string::npos) << r.status.message();
     // Space is back: the same job again.
-    PersistResult again = persist({.entries = big, .hard_state = raft::HardState{
-                                                       .term = Term(1), .commit = Index(2)}});
+    PersistResult again = persist(
+        {.entries = big, .hard_state = raft::HardState{.term = Term(1), .commit = Index(2)}});
     ASSERT_TRUE(again.status.is_ok()) << again.status.to_string();
 
     RecoveredRaft got = restart();

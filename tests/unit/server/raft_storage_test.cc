@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "storage/snapshot_file.h"
 #include "testing/seed.h"
 #include "testing/temp_dir.h"
 
@@ -29,14 +31,15 @@ Entry entry(std::uint64_t index, std::uint64_t term, std::string data = "") {
 class RaftStorageTest : public ::testing::Test {
 protected:
     // Saves a snapshot file for `meta` with `image` and opens it.
-    storage::SnapshotFile snapshot_file(const raft::SnapshotMeta& meta, const std::string& image) {
+    std::unique_ptr<storage::SnapshotImage> snapshot_file(const raft::SnapshotMeta& meta,
+                                                          const std::string& image) {
         const auto dir = tmp_.path() / "snapshots";
         Status s = storage::save_snapshot(dir, to_storage(meta), image);
         EXPECT_TRUE(s.is_ok()) << s.to_string();
         Result<storage::SnapshotFile> f =
             storage::SnapshotFile::open(dir / storage::snapshot_file_name(meta.index));
         RAFTKV_ASSERT(f.has_value(), "{}", f.status().to_string());
-        return std::move(*f);
+        return std::make_unique<storage::SnapshotFile>(std::move(*f));
     }
 
     // Expects `got` to answer every query as `want` does.
@@ -67,7 +70,7 @@ TEST_F(RaftStorageTest, EmptyHasNoSnapshot) {
     EXPECT_EQ(s.term(Index(0)), Term(0));
     EXPECT_EQ(s.snapshot_bytes(), 0u);
     EXPECT_EQ(s.snapshot_chunk(0, 100), "");
-    EXPECT_EQ(s.snapshot_file(), nullptr);
+    EXPECT_EQ(s.snapshot_image(), nullptr);
 }
 
 TEST_F(RaftStorageTest, AppendOverwritesFromTheFirstNewIndex) {
@@ -108,7 +111,7 @@ TEST_F(RaftStorageTest, SnapshotChunksComeFromTheFile) {
     RaftStorage s;
     s.append(std::vector<Entry>{entry(1, 1), entry(2, 1)});
     s.apply_snapshot(meta, snapshot_file(meta, image));
-    ASSERT_NE(s.snapshot_file(), nullptr);
+    ASSERT_NE(s.snapshot_image(), nullptr);
     EXPECT_EQ(s.snapshot_bytes(), image.size());
     std::string whole;
     for (std::uint64_t off = 0; off < s.snapshot_bytes(); off += 4096) {

@@ -1,0 +1,61 @@
+// replica_seeds_test.cc — replica random-run seeds (sim/replica_run.h)
+// kept as regression cases: each says what it found, and
+// `build/raftkv-sim --replica --seed S --trace` replays it with every event.
+// A few seeds of each cluster size run here too, so that sim_test covers
+// the replica runs without the sweep.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string_view>
+
+#include "sim/replica_run.h"
+
+namespace raftkv::sim {
+namespace {
+
+struct Case {
+    std::uint64_t seed;
+    int nodes;
+    std::string_view found;
+};
+
+void expect_passes(const Case& c) {
+    SCOPED_TRACE(testing::Message() << "seed " << c.seed << ": " << c.found
+                                    << "\nreplay: build/raftkv-sim --replica --seed " << c.seed
+                                    << (c.nodes > 0 ? " --nodes " + std::to_string(c.nodes) : ""));
+    const ReplicaRunResult r = run_replica_random({.seed = c.seed, .nodes = c.nodes});
+    EXPECT_TRUE(r.ok) << r.failure << "\nconfig: " << r.config << "\nlast events:\n" << r.trace;
+}
+
+// Seeds that found mistakes of the driver; they pass now.
+TEST(ReplicaSeeds, FixedSeeds) {
+    const Case cases[] = {
+        {2, 0, "log matching false alarm: a follower's replaced suffix was not re-fed"},
+        {1, 0, "log matching false alarm: a restarted node's uncommitted tail was not tracked"},
+    };
+    for (const Case& c : cases) expect_passes(c);
+}
+
+// Open: a false alarm of the driver, not a server bug. One node restarts
+// with term 4 on disk, leads term 5 at once and hands its term-5 hard state
+// and no-op to the disk; a torn crash loses both before the sync. After the
+// next restart it leads term 5 again with other entries at the same
+// indexes. Nobody saw the first term 5 (one node: no message left, nothing
+// committed), so this is safe, but the safety checker keys entries by
+// (index, term) across incarnations and reports log matching. The fix is
+// in feed_safety (replica_cluster.cc): forget on a crash the entries of a
+// term that never became durable. Enable with the fix.
+TEST(ReplicaSeeds, DISABLED_Seed14088_TermReusedAfterItsHardStateWasLost) {
+    expect_passes({14088, 0, "log matching false alarm: a lost, unseen term is led again"});
+}
+
+TEST(ReplicaSeeds, EveryClusterSize) {
+    for (int nodes = 1; nodes <= 7; ++nodes) {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            expect_passes({seed, nodes, "a cluster of each size"});
+        }
+    }
+}
+
+}  // namespace
+}  // namespace raftkv::sim
