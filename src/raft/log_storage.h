@@ -22,17 +22,6 @@
 
 namespace raftkv::raft {
 
-// The last entry a snapshot covers: the log restarts after it. Index(0),
-// Term(0) when there is no snapshot. `membership` is the configuration in
-// effect at `index` (the last kConfig entry at or before it).
-struct SnapshotMeta {
-    Index index;
-    Term term;
-    Membership membership;
-
-    bool operator==(const SnapshotMeta&) const = default;
-};
-
 // What byte limits on batches of entries count: the payload, as the wire
 // and WAL overheads per entry are fixed.
 inline std::uint64_t entry_payload_bytes(const Entry& e) { return e.data.size(); }

@@ -66,4 +66,17 @@ struct HardState {
     bool operator==(const HardState&) const = default;
 };
 
+// The last entry a snapshot covers: the log restarts after it. Index(0),
+// Term(0) when there is no snapshot. `membership` is the configuration in
+// effect at `index` (the last kConfig entry at or before it); empty in a
+// snapshot file of version 1 (written by the single-node server, which had
+// none).
+struct SnapshotMeta {
+    Index index;
+    Term term;
+    Membership membership;
+
+    bool operator==(const SnapshotMeta&) const = default;
+};
+
 }  // namespace raftkv::raft

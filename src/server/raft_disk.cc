@@ -154,7 +154,7 @@ PersistResult RaftDisk::run_persist(PersistJob& job) {
 Result<storage::SnapshotFile> RaftDisk::write_snapshot(const raft::SnapshotMeta& meta,
                                                        std::string_view image) {
     const std::filesystem::path dir = snapshot_dir(options_.data_dir);
-    RAFTKV_RETURN_IF_ERROR(storage::save_snapshot(dir, to_storage(meta), image));
+    RAFTKV_RETURN_IF_ERROR(storage::save_snapshot(dir, meta, image));
     snapshot_index_ = meta.index;
     return storage::SnapshotFile::open(dir / storage::snapshot_file_name(meta.index));
 }

@@ -27,17 +27,17 @@ Status recover_snapshot(const std::filesystem::path& data_dir, RecoveredRaft* r)
     const storage::LoadedSnapshot& snap = **loaded;
     if (Status s = r->state.restore(snap.payload); !s.is_ok()) {
         return Status::errorf(Code::kCorruption, "snapshot at index {} in {}: {}",
-                              snap.meta.last_index.value, dir.string(), s.message());
+                              snap.meta.index.value, dir.string(), s.message());
     }
     // Opened again for chunked reads: RaftStorage serves the image from the
     // file, and the copy loaded above goes with this function.
     Result<storage::SnapshotFile> file =
-        storage::SnapshotFile::open(dir / storage::snapshot_file_name(snap.meta.last_index));
+        storage::SnapshotFile::open(dir / storage::snapshot_file_name(snap.meta.index));
     if (!file) return file.error();
     RAFTKV_ASSERT(file->meta() == snap.meta, "{} changed while recovering", file->path().string());
-    r->storage->apply_snapshot(to_raft(snap.meta),
+    r->storage->apply_snapshot(snap.meta,
                                std::make_unique<storage::SnapshotFile>(std::move(*file)));
-    r->applied = snap.meta.last_index;
+    r->applied = snap.meta.index;
     r->snapshot_version = snap.version;
     return Status::ok();
 }

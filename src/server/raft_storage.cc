@@ -1,5 +1,4 @@
-// raft_storage.cc — RaftStorage (raft_storage.h) and the raft/storage value
-// conversions.
+// raft_storage.cc — RaftStorage (raft_storage.h).
 #include "server/raft_storage.h"
 
 #include <utility>
@@ -7,16 +6,6 @@
 #include "base/assert.h"
 
 namespace raftkv::server {
-
-storage::SnapshotMeta to_storage(const raft::SnapshotMeta& meta) {
-    return storage::SnapshotMeta{
-        .last_index = meta.index, .last_term = meta.term, .membership = meta.membership};
-}
-
-raft::SnapshotMeta to_raft(const storage::SnapshotMeta& meta) {
-    return raft::SnapshotMeta{
-        .index = meta.last_index, .term = meta.last_term, .membership = meta.membership};
-}
 
 std::uint64_t RaftStorage::snapshot_bytes() const { return image_ ? image_->payload_bytes() : 0; }
 
@@ -35,10 +24,10 @@ void RaftStorage::append(std::span<const raft::Entry> entries) { log_.append(ent
 void RaftStorage::check_image_matches(const raft::SnapshotMeta& meta,
                                       const storage::SnapshotImage* image) const {
     RAFTKV_ASSERT(image != nullptr, "snapshot at index {} without its image", meta.index.value);
-    RAFTKV_ASSERT(image->meta().last_index == meta.index, "{} holds index {}, not {}",
-                  image->name(), image->meta().last_index.value, meta.index.value);
-    RAFTKV_ASSERT(image->meta().last_term == meta.term, "{} holds term {}, not {}", image->name(),
-                  image->meta().last_term.value, meta.term.value);
+    RAFTKV_ASSERT(image->meta().index == meta.index, "{} holds index {}, not {}", image->name(),
+                  image->meta().index.value, meta.index.value);
+    RAFTKV_ASSERT(image->meta().term == meta.term, "{} holds term {}, not {}", image->name(),
+                  image->meta().term.value, meta.term.value);
     RAFTKV_ASSERT(image->meta().membership == meta.membership, "{} holds another membership",
                   image->name());
 }

@@ -9,8 +9,7 @@
 // the files. It knows the image only as a storage::SnapshotImage
 // (storage/snapshot_image.h): the server's is its file, never held in
 // memory (snapshot_chunk() preads it, and it stays open and readable even
-// after a newer snapshot removed it). Also the bridge between raft/ and
-// storage/ value types (the storage layer may not include raft/log_storage.h).
+// after a newer snapshot removed it).
 #pragma once
 
 #include <cstdint>
@@ -26,9 +25,6 @@
 #include "storage/snapshot_image.h"
 
 namespace raftkv::server {
-
-storage::SnapshotMeta to_storage(const raft::SnapshotMeta& meta);
-raft::SnapshotMeta to_raft(const storage::SnapshotMeta& meta);
 
 // Not thread-safe; owned by the server loop and borrowed (read-only) by the
 // raft::Node. Semantics of append/compact/apply_snapshot are those of

@@ -117,8 +117,8 @@ Result<Head> decode_head(std::string_view bytes, std::uint64_t file_bytes,
     if (bytes.substr(0, kSnapshotMagic.size()) != kSnapshotMagic) return corrupt("bad magic");
     Head head;
     head.version = decode_u32(bytes.data() + 8);
-    head.meta.last_index = raft::Index(decode_u64(bytes.data() + 16));
-    head.meta.last_term = raft::Term(decode_u64(bytes.data() + 24));
+    head.meta.index = raft::Index(decode_u64(bytes.data() + 16));
+    head.meta.term = raft::Term(decode_u64(bytes.data() + 24));
     if (head.version == 1) {
         head.payload_offset = kSnapshotV1HeaderBytes;
         head.payload_bytes = decode_u64(bytes.data() + kV1PayloadBytesOffset);
@@ -164,7 +164,7 @@ Result<Head> decode_head(std::string_view bytes, std::uint64_t file_bytes,
                                    head.payload_bytes, file_bytes - head.payload_offset));
     }
     if (decode_u32(bytes.data() + 12) != 0) return corrupt("nonzero reserved field");
-    if (head.meta.last_index.value == 0) return corrupt("last index 0");
+    if (head.meta.index.value == 0) return corrupt("last index 0");
     return head;
 }
 
@@ -186,8 +186,8 @@ std::string encode_snapshot(const SnapshotMeta& meta, std::string_view payload) 
     out.append(kSnapshotMagic);
     put_u32(&out, kSnapshotFormatVersion);
     put_u32(&out, 0);
-    put_u64(&out, meta.last_index.value);
-    put_u64(&out, meta.last_term.value);
+    put_u64(&out, meta.index.value);
+    put_u64(&out, meta.term.value);
     put_u32(&out, static_cast<std::uint32_t>(m.voters.size()));
     put_u32(&out, static_cast<std::uint32_t>(m.learners.size()));
     put_u64(&out, payload.size());
@@ -210,8 +210,8 @@ std::string encode_snapshot_v1(const SnapshotMeta& meta, std::string_view payloa
     out.append(kSnapshotMagic);
     put_u32(&out, 1);
     put_u32(&out, 0);
-    put_u64(&out, meta.last_index.value);
-    put_u64(&out, meta.last_term.value);
+    put_u64(&out, meta.index.value);
+    put_u64(&out, meta.term.value);
     put_u64(&out, payload.size());
     RAFTKV_ASSERT(out.size() == kV1ChecksumOffset);
     put_u64(&out, v1_checksum(out, payload));
@@ -235,17 +235,17 @@ Result<LoadedSnapshot> decode_snapshot(std::string_view bytes, const std::filesy
 
 Status save_snapshot(const std::filesystem::path& dir, const SnapshotMeta& meta,
                      std::string_view payload) {
-    RAFTKV_ASSERT(meta.last_index.value >= 1);
+    RAFTKV_ASSERT(meta.index.value >= 1);
     RAFTKV_RETURN_IF_ERROR(create_dirs(dir));
     const std::string bytes = encode_snapshot(meta, payload);
     RAFTKV_DEBUG_ASSERT(decode_snapshot(bytes, dir).has_value());
-    RAFTKV_RETURN_IF_ERROR(write_file_atomic(dir / snapshot_file_name(meta.last_index), bytes));
+    RAFTKV_RETURN_IF_ERROR(write_file_atomic(dir / snapshot_file_name(meta.index), bytes));
     Result<std::vector<std::string>> names = list_dir(dir);
     if (!names) return names.error();
     bool removed = false;
     for (const std::string& name : *names) {
         const std::optional<raft::Index> index = parse_snapshot_file_name(name);
-        if (!index || *index >= meta.last_index) continue;
+        if (!index || *index >= meta.index) continue;
         RAFTKV_RETURN_IF_ERROR(remove_file(dir / name));
         removed = true;
     }
@@ -283,10 +283,10 @@ Result<std::optional<LoadedSnapshot>> load_newest_snapshot(const std::filesystem
     if (!bytes) return bytes.error();
     Result<LoadedSnapshot> loaded = decode_snapshot(*bytes, path);
     if (!loaded) return loaded.error();
-    if (loaded->meta.last_index != newest->first) {
+    if (loaded->meta.index != newest->first) {
         return Status::errorf(Code::kCorruption,
                               "snapshot {} holds index {}, not the one its name says",
-                              path.string(), loaded->meta.last_index.value);
+                              path.string(), loaded->meta.index.value);
     }
     return std::optional<LoadedSnapshot>(std::move(*loaded));
 }

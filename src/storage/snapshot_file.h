@@ -57,7 +57,7 @@ Result<LoadedSnapshot> decode_snapshot(std::string_view bytes, const std::filesy
 std::string encode_snapshot_v1(const SnapshotMeta& meta, std::string_view payload);
 
 // Writes snap-<index>.snap in `dir` atomically (creating `dir` if needed), then
-// removes the snapshot files with a smaller index. meta.last_index must be >= 1.
+// removes the snapshot files with a smaller index. meta.index must be >= 1.
 // Durable on return.
 Status save_snapshot(const std::filesystem::path& dir, const SnapshotMeta& meta,
                      std::string_view payload);

@@ -6,7 +6,7 @@
 namespace raftkv::storage {
 
 std::string MemorySnapshotImage::name() const {
-    return fmt::format("memory snapshot at index {}", meta_.last_index.value);
+    return fmt::format("memory snapshot at index {}", meta_.index.value);
 }
 
 }  // namespace raftkv::storage

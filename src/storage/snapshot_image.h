@@ -19,14 +19,8 @@
 
 namespace raftkv::storage {
 
-struct SnapshotMeta {
-    raft::Index last_index;  // the last log index the snapshot covers (inclusive)
-    raft::Term last_term;    // the term of that entry
-    // The configuration in effect at last_index; empty in a version 1 file
-    // (written by the single-node server, which had none).
-    raft::Membership membership;
-    bool operator==(const SnapshotMeta&) const = default;
-};
+// A snapshot's metadata is raft::SnapshotMeta (raft/types.h).
+using raft::SnapshotMeta;
 
 // One durable image. Read-only; implementations say their threading rule.
 class SnapshotImage {

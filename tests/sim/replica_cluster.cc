@@ -116,8 +116,8 @@ void ReplicaCluster::Node::complete_disk_job() {
     const bool must_sync = j.is_snapshot || j.job.must_sync;
     if (result.status.is_ok() && must_sync) result.status = disk->sync();
     if (result.status.is_ok() && (j.is_snapshot || j.job.snapshot)) {
-        result.snapshot_image = std::make_unique<storage::MemorySnapshotImage>(
-            server::to_storage(j.meta), std::move(j.image));
+        result.snapshot_image =
+            std::make_unique<storage::MemorySnapshotImage>(j.meta, std::move(j.image));
     }
     if (!j.is_snapshot && result.status.code() == Code::kDiskFull) result.job = std::move(j.job);
     // The next job starts before this completion runs, as the disk thread
@@ -248,8 +248,8 @@ void ReplicaCluster::boot(Node& n) {
                              snap.meta.index.value, s.to_string()));
             return;
         }
-        storage->apply_snapshot(snap.meta, std::make_unique<storage::MemorySnapshotImage>(
-                                               server::to_storage(snap.meta), snap.data));
+        storage->apply_snapshot(
+            snap.meta, std::make_unique<storage::MemorySnapshotImage>(snap.meta, snap.data));
         applied = snap.meta.index;
     }
     if (image.log.last_index() >= image.log.first_index()) {

@@ -162,7 +162,7 @@ TEST_F(RaftDiskTest, SnapshotFromTheLeaderReplacesTheLog) {
                                .hard_state = hs});
     ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
     ASSERT_NE(r.snapshot_image, nullptr);
-    EXPECT_EQ(to_raft(r.snapshot_image->meta()), meta);
+    EXPECT_EQ(r.snapshot_image->meta(), meta);
     EXPECT_EQ(*r.snapshot_image->read_payload(0, kNoLimit), image);
 
     RecoveredRaft got = restart();
@@ -198,7 +198,7 @@ TEST_F(RaftDiskTest, SnapshotTakenCompactsTheLog) {
     PersistResult r = save_snapshot(meta, image_with_keys(30));
     ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
     ASSERT_NE(r.snapshot_image, nullptr);
-    EXPECT_EQ(to_raft(r.snapshot_image->meta()), meta);
+    EXPECT_EQ(r.snapshot_image->meta(), meta);
     EXPECT_LT(disk_->bytes_on_disk(), before / 2);
 
     // What the server does with it: RaftStorage drops the prefix.

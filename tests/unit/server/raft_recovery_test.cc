@@ -62,7 +62,7 @@ protected:
         ASSERT_TRUE((*wal)->append(batch).is_ok());
         ASSERT_TRUE((*wal)->sync().is_ok());
     }
-    void write_snapshot(const storage::SnapshotMeta& meta, int keys) {
+    void write_snapshot(const raft::SnapshotMeta& meta, int keys) {
         ASSERT_TRUE(storage::save_snapshot(snapshot_dir(dir_), meta, image_after(keys)).is_ok());
     }
     static std::vector<Entry> all_entries(const RaftStorage& s) {
@@ -87,8 +87,7 @@ TEST_F(RaftRecoveryTest, EmptyDirectoryStartsEmpty) {
 
 TEST_F(RaftRecoveryTest, LogIsHeldNotApplied) {
     write_log(entries(1, 6, 2));
-    write_snapshot(
-        {.last_index = Index(4), .last_term = Term(2), .membership = {.voters = {NodeId(1)}}}, 4);
+    write_snapshot({.index = Index(4), .term = Term(2), .membership = {.voters = {NodeId(1)}}}, 4);
     ASSERT_TRUE(storage::save_hard_state(hard_state_dir(dir_),
                                          {.term = Term(3), .vote = NodeId(1), .commit = Index(6)})
                     .is_ok());
@@ -135,7 +134,7 @@ TEST_F(RaftRecoveryTest, CorruptionMidLogStopsTheStart) {
 // the history the snapshot replaced.
 TEST_F(RaftRecoveryTest, LogOfAReplacedHistoryIsDropped) {
     write_log(entries(1, 10, 1));
-    write_snapshot({.last_index = Index(8), .last_term = Term(2)}, 8);
+    write_snapshot({.index = Index(8), .term = Term(2)}, 8);
     auto r = recover();
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(r->storage->last_index(), Index(8));
@@ -152,7 +151,7 @@ TEST_F(RaftRecoveryTest, LogOfAReplacedHistoryIsDropped) {
 
 TEST_F(RaftRecoveryTest, SnapshotPastTheLogStartsAfterIt) {
     write_log(entries(1, 3, 1));
-    write_snapshot({.last_index = Index(9), .last_term = Term(1)}, 9);
+    write_snapshot({.index = Index(9), .term = Term(1)}, 9);
     auto r = recover();
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(r->storage->first_index(), Index(10));
@@ -161,7 +160,7 @@ TEST_F(RaftRecoveryTest, SnapshotPastTheLogStartsAfterIt) {
 }
 
 TEST_F(RaftRecoveryTest, GapAfterTheSnapshotIsCorruption) {
-    write_snapshot({.last_index = Index(3), .last_term = Term(1)}, 3);
+    write_snapshot({.index = Index(3), .term = Term(1)}, 3);
     write_log(entries(6, 8, 1));
     auto r = recover();
     ASSERT_FALSE(r);
@@ -189,8 +188,8 @@ TEST_F(RaftRecoveryTest, SingleNodeDirectoryIsReadable) {
     write_log(entries(1, 7, 1));
     std::filesystem::create_directories(snapshot_dir(dir_));
     {
-        const std::string bytes = storage::encode_snapshot_v1(
-            {.last_index = Index(5), .last_term = Term(1)}, image_after(5));
+        const std::string bytes =
+            storage::encode_snapshot_v1({.index = Index(5), .term = Term(1)}, image_after(5));
         std::ofstream out(snapshot_dir(dir_) / storage::snapshot_file_name(Index(5)),
                           std::ios::binary);
         out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -34,7 +34,7 @@ protected:
     std::unique_ptr<storage::SnapshotImage> snapshot_file(const raft::SnapshotMeta& meta,
                                                           const std::string& image) {
         const auto dir = tmp_.path() / "snapshots";
-        Status s = storage::save_snapshot(dir, to_storage(meta), image);
+        Status s = storage::save_snapshot(dir, meta, image);
         EXPECT_TRUE(s.is_ok()) << s.to_string();
         Result<storage::SnapshotFile> f =
             storage::SnapshotFile::open(dir / storage::snapshot_file_name(meta.index));

@@ -49,7 +49,7 @@ TEST(SnapshotFile, SaveLoadRoundTrip) {
     for (const std::string& payload : payloads) {
         SCOPED_TRACE(payload.size());
         TempDir dir;
-        const SnapshotMeta meta{.last_index = Index(100), .last_term = Term(7)};
+        const SnapshotMeta meta{.index = Index(100), .term = Term(7)};
         ASSERT_TRUE(save_snapshot(dir.path() / "snap", meta, payload).is_ok());
         EXPECT_TRUE(fs::exists(dir.path() / "snap" / "snap-00000000000000000100.snap"));
         Result<std::optional<LoadedSnapshot>> r =
@@ -68,7 +68,7 @@ TEST(SnapshotFile, SaveRemovesOlderSnapshots) {
     EXPECT_FALSE(fs::exists(dir.path() / snapshot_file_name(Index(10))));
     Result<std::optional<LoadedSnapshot>> r = load_newest_snapshot(dir.path(), nullptr);
     ASSERT_TRUE(r.has_value() && r->has_value());
-    EXPECT_EQ((*r)->meta.last_index, Index(20));
+    EXPECT_EQ((*r)->meta.index, Index(20));
     EXPECT_EQ((*r)->payload, "twenty");
 }
 
@@ -117,7 +117,7 @@ TEST(SnapshotFile, LeftoverTempFileIsRemovedWithWarning) {
     std::vector<std::string> warnings;
     Result<std::optional<LoadedSnapshot>> r = load_newest_snapshot(dir.path(), &warnings);
     ASSERT_TRUE(r.has_value() && r->has_value()) << r.status().to_string();
-    EXPECT_EQ((*r)->meta.last_index, Index(3));
+    EXPECT_EQ((*r)->meta.index, Index(3));
     ASSERT_EQ(warnings.size(), 1u);
     EXPECT_NE(warnings[0].find(temp.string()), std::string::npos) << warnings[0];
     EXPECT_FALSE(fs::exists(temp));
@@ -149,7 +149,7 @@ TEST(SnapshotFile, MembershipRoundTrips) {
     for (const raft::Membership& m : cases) {
         SCOPED_TRACE(m.voters.size() * 100 + m.learners.size());
         TempDir dir;
-        const SnapshotMeta meta{.last_index = Index(42), .last_term = Term(3), .membership = m};
+        const SnapshotMeta meta{.index = Index(42), .term = Term(3), .membership = m};
         ASSERT_TRUE(save_snapshot(dir.path(), meta, "image").is_ok());
         Result<std::optional<LoadedSnapshot>> r = load_newest_snapshot(dir.path(), nullptr);
         ASSERT_TRUE(r.has_value() && r->has_value()) << r.status().to_string();
@@ -161,7 +161,7 @@ TEST(SnapshotFile, MembershipRoundTrips) {
 
 TEST(SnapshotFile, Version1StillLoadsWithEmptyMembership) {
     TempDir dir;
-    const SnapshotMeta meta{.last_index = Index(12), .last_term = Term(1)};
+    const SnapshotMeta meta{.index = Index(12), .term = Term(1)};
     write_bytes(dir.path() / snapshot_file_name(Index(12)), encode_snapshot_v1(meta, "old image"));
     Result<std::optional<LoadedSnapshot>> r = load_newest_snapshot(dir.path(), nullptr);
     ASSERT_TRUE(r.has_value() && r->has_value()) << r.status().to_string();
@@ -216,8 +216,7 @@ TEST(SnapshotFile, BadMembershipIsCorruption) {
     for (const Case& c : cases) {
         SCOPED_TRACE(c.name);
         std::string bytes = encode_snapshot(
-            {.last_index = Index(4), .last_term = Term(2), .membership = members({2, 5}, {9})},
-            "payload");
+            {.index = Index(4), .term = Term(2), .membership = members({2, 5}, {9})}, "payload");
         if (c.is_u32) {
             encode_u32(bytes.data() + c.offset, static_cast<std::uint32_t>(c.value));
         } else {
@@ -234,7 +233,7 @@ TEST(SnapshotFile, BadMembershipIsCorruption) {
 TEST(SnapshotFile, FlippedMemberByteFailsTheHeaderChecksum) {
     TempDir dir;
     std::string bytes = encode_snapshot(
-        {.last_index = Index(4), .last_term = Term(2), .membership = members({1, 2, 3}, {})}, "p");
+        {.index = Index(4), .term = Term(2), .membership = members({1, 2, 3}, {})}, "p");
     bytes[kSnapshotHeaderBytes + 8] ^= 0x01;  // voter 2 becomes 3... or anything
     const fs::path path = dir.path() / snapshot_file_name(Index(4));
     write_bytes(path, bytes);
@@ -253,7 +252,7 @@ TEST(SnapshotFile, PayloadReadInChunks) {
     for (char& ch : payload) ch = static_cast<char>(rng());
     TempDir dir;
     const SnapshotMeta meta{
-        .last_index = Index(77), .last_term = Term(5), .membership = members({1, 2, 3}, {4})};
+        .index = Index(77), .term = Term(5), .membership = members({1, 2, 3}, {4})};
     ASSERT_TRUE(save_snapshot(dir.path(), meta, payload).is_ok());
 
     Result<SnapshotFile> f = SnapshotFile::open(dir.path() / snapshot_file_name(Index(77)));
