@@ -114,7 +114,10 @@ void ReplicaCluster::Node::complete_disk_job() {
     disk_jobs.pop_front();
     server::PersistResult result{.status = std::move(j.write_status)};
     const bool must_sync = j.is_snapshot || j.job.must_sync;
-    if (result.status.is_ok() && must_sync) result.status = disk->sync();
+    if (result.status.is_ok() && must_sync) {
+        result.status = disk->sync();
+        if (result.status.is_ok()) cluster->safety_.on_synced(id, j.job.entries);
+    }
     if (result.status.is_ok() && (j.is_snapshot || j.job.snapshot)) {
         result.snapshot_image = std::make_unique<storage::MemorySnapshotImage>(
             server::to_storage(j.meta), std::move(j.image));
@@ -128,6 +131,7 @@ void ReplicaCluster::Node::complete_disk_job() {
 
 void ReplicaCluster::Node::send(const raft::Message& m) {
     ++cluster->counters_.messages;
+    cluster->safety_.on_sent(id, m);
     cluster->net_.send(Link{.from = id, .to = m.to}, raft::encode_message(m), cluster->now_);
 }
 
@@ -557,6 +561,8 @@ void ReplicaCluster::crash(NodeId id, bool torn) {
     n.drop_volatile();
     net_.crash(id);
     n.disk->crash(rng_, CrashOptions{.torn_writes = torn});
+    // What never became durable and nobody else saw is gone (safety.h).
+    safety_.on_crash(id, n.disk->current());
 }
 
 void ReplicaCluster::restart(NodeId id) {

@@ -36,16 +36,14 @@ TEST(ReplicaSeeds, FixedSeeds) {
     for (const Case& c : cases) expect_passes(c);
 }
 
-// Open: a false alarm of the driver, not a server bug. One node restarts
-// with term 4 on disk, leads term 5 at once and hands its term-5 hard state
-// and no-op to the disk; a torn crash loses both before the sync. After the
+// A false alarm of the driver, not a server bug. One node restarts with
+// term 4 on disk, leads term 5 at once and hands its term-5 hard state and
+// no-op to the disk; a torn crash loses both before the sync. After the
 // next restart it leads term 5 again with other entries at the same
 // indexes. Nobody saw the first term 5 (one node: no message left, nothing
-// committed), so this is safe, but the safety checker keys entries by
-// (index, term) across incarnations and reports log matching. The fix is
-// in feed_safety (replica_cluster.cc): forget on a crash the entries of a
-// term that never became durable. Enable with the fix.
-TEST(ReplicaSeeds, DISABLED_Seed14088_TermReusedAfterItsHardStateWasLost) {
+// committed), so this is safe; the checker now forgets on a crash what was
+// never synced, sent or held elsewhere (SafetyChecker::on_crash).
+TEST(ReplicaSeeds, Seed14088_TermReusedAfterItsHardStateWasLost) {
     expect_passes({14088, 0, "log matching false alarm: a lost, unseen term is led again"});
 }
 
