@@ -227,7 +227,10 @@ void ReplicaCluster::take_replies(Node& n) {
             return op.attempt != nullptr && op.attempt->conn == f.to.client &&
                    op.attempt->verdict == Attempt::Verdict::kPending;
         });
-        if (it == busy_clients_.end()) continue;  // an attempt already given up on
+        if (it == busy_clients_.end()) {
+            take_admin_reply(n, f.to.client, f.bytes);
+            continue;  // or an attempt already given up on
+        }
         ClientOp& op = *ops_.at(it->second - 1);
         n.conns.erase(f.to.client);
         n.replica->on_client_closed(f.to.client);
@@ -366,7 +369,50 @@ void ReplicaCluster::expire_ops() {
 }
 
 // n crashed: what waited there for a reply may or may not have happened.
+std::uint64_t ReplicaCluster::admin(NodeId at, std::vector<std::string> args) {
+    Node& n = node(at);
+    RAFTKV_ASSERT(n.replica != nullptr, "admin request to node {}, which is down", at.value);
+    admin_.push_back(AdminRequest{.at = at, .conn = next_conn_++});
+    const std::uint64_t id = admin_.size();
+    n.conns.insert(admin_.back().conn);
+    trace(fmt::format("admin #{} -> n{}: {}", id, at.value, describe(args)));
+    n.replica->on_request(server::ReplyTarget{.client = admin_.back().conn, .slot = 0}, args,
+                          n.now());
+    after_input(n);
+    return id;
+}
+
+const std::optional<resp::Reply>& ReplicaCluster::admin_reply(std::uint64_t id) const {
+    return admin_.at(id - 1).reply;
+}
+
+bool ReplicaCluster::admin_lost(std::uint64_t id) const { return admin_.at(id - 1).lost; }
+
+void ReplicaCluster::take_admin_reply(Node& n, std::uint64_t conn, std::string_view bytes) {
+    auto it = std::find_if(admin_.begin(), admin_.end(), [&](const AdminRequest& a) {
+        return a.conn == conn && a.at == n.id && !a.reply && !a.lost;
+    });
+    if (it == admin_.end()) return;
+    n.conns.erase(conn);
+    n.replica->on_client_closed(conn);
+    resp::ReplyParser parser;
+    resp::Reply r;
+    std::size_t consumed = 0;
+    if (parser.parse(bytes, &consumed, &r) != resp::ParseStatus::kComplete ||
+        consumed != bytes.size()) {
+        fail(fmt::format("n{} answered admin request #{} with bytes that are not one RESP reply",
+                         n.id.value, it - admin_.begin() + 1));
+        return;
+    }
+    trace(fmt::format("admin #{} <- n{}: {}", it - admin_.begin() + 1, n.id.value,
+                      r.type == resp::Reply::Type::kError ? "-" + r.str : std::string(bytes)));
+    it->reply = std::move(r);
+}
+
 void ReplicaCluster::lose_ops_on(Node& n) {
+    for (AdminRequest& a : admin_) {
+        if (a.at == n.id && !a.reply) a.lost = true;
+    }
     std::vector<ClientOpId> lost;
     for (const auto& [client, id] : busy_clients_) {
         const ClientOp& op = *ops_.at(id - 1);

@@ -27,7 +27,11 @@
 // live replicas converge to equal states. Raft's safety (sim/safety.h) is
 // checked after every event, on the core each replica owns.
 //
-// Does not (yet): membership changes or joins, leadership transfer, client
+// Administration (admin()): RAFT commands sent straight to one replica's
+// on_request, on a connection of their own; the run (replica_run.cc) uses
+// them for REMOVENODE and TRANSFER-LEADER under faults.
+//
+// Does not (yet): joins (a removed server replaced under a new id), client
 // sessions, disk-full or failed-sync faults, READONLY reads.
 //
 // Everything follows from the seed and the calls made; the replicas' log
@@ -44,6 +48,7 @@
 #include <string_view>
 #include <vector>
 
+#include "resp/reply_parser.h"
 #include "server/replica.h"
 #include "sim/cluster.h"
 #include "sim/disk.h"
@@ -159,6 +164,14 @@ public:
     // The last few values write attempts sent for `key`, oldest first.
     const std::vector<std::string>& recent_values(const std::string& key) const;
 
+    // ---- administration ----
+    // Sends `args` (e.g. RAFT REMOVENODE 3) to up replica `at` now. The
+    // reply, once the replica finished it, is admin_reply(id); a crash of
+    // `at` before that loses it (admin_lost(id)).
+    std::uint64_t admin(NodeId at, std::vector<std::string> args);
+    const std::optional<resp::Reply>& admin_reply(std::uint64_t id) const;
+    bool admin_lost(std::uint64_t id) const;
+
     // ---- end checks (each fails the cluster when false) ----
     bool check_linearizable();
     // Every up replica applied what the leader committed, with equal states.
@@ -179,6 +192,12 @@ public:
 private:
     struct ClientOp;
     struct Attempt;
+    struct AdminRequest {
+        NodeId at;
+        std::uint64_t conn = 0;
+        std::optional<resp::Reply> reply;
+        bool lost = false;
+    };
     struct PendingRequest {
         ClientOpId op = 0;
         raft::NodeId to;
@@ -210,6 +229,7 @@ private:
     void finish_op(ClientOp& op, Outcome outcome, Reply reply = {});
     void expire_ops();
     void lose_ops_on(Node& n);
+    void take_admin_reply(Node& n, std::uint64_t conn, std::string_view bytes);
     std::string next_tag(std::string_view prefix);
 
     ReplicaClusterOptions options_;
@@ -236,6 +256,7 @@ private:
     std::vector<std::unique_ptr<Attempt>> attempts_;
     std::map<std::string, raft::Index> applied_tags_;
     std::map<raft::Index, std::string> applied_at_;  // tag of the write at an index
+    std::vector<AdminRequest> admin_;                // by id - 1
 };
 
 }  // namespace raftkv::sim

@@ -17,13 +17,16 @@ struct Case {
     std::uint64_t seed;
     int nodes;
     std::string_view found;
+    bool membership = false;  // --membership: TRANSFER-LEADER and REMOVENODE too
 };
 
 void expect_passes(const Case& c) {
     SCOPED_TRACE(testing::Message() << "seed " << c.seed << ": " << c.found
                                     << "\nreplay: build/raftkv-sim --replica --seed " << c.seed
+                                    << (c.membership ? " --membership" : "")
                                     << (c.nodes > 0 ? " --nodes " + std::to_string(c.nodes) : ""));
-    const ReplicaRunResult r = run_replica_random({.seed = c.seed, .nodes = c.nodes});
+    const ReplicaRunResult r =
+        run_replica_random({.seed = c.seed, .nodes = c.nodes, .membership = c.membership});
     EXPECT_TRUE(r.ok) << r.failure << "\nconfig: " << r.config << "\nlast events:\n" << r.trace;
 }
 
@@ -51,6 +54,16 @@ TEST(ReplicaSeeds, EveryClusterSize) {
     for (int nodes = 1; nodes <= 7; ++nodes) {
         for (std::uint64_t seed = 1; seed <= 3; ++seed) {
             expect_passes({seed, nodes, "a cluster of each size"});
+        }
+    }
+}
+
+// Membership administration under faults, on the clusters that allow a
+// removal (three voters or more).
+TEST(ReplicaSeeds, MembershipEveryClusterSize) {
+    for (int nodes = 3; nodes <= 7; ++nodes) {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            expect_passes({seed, nodes, "membership on a cluster of each size", true});
         }
     }
 }
