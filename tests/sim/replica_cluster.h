@@ -63,6 +63,9 @@ class logger;
 
 namespace raftkv::sim {
 
+// Ids of servers added by add_joiner go up to this (addresses 10.0.0.id:7000+id).
+inline constexpr std::uint64_t kReplicaNodeIdMax = 200;
+
 struct ReplicaClusterOptions {
     int nodes = 3;  // founding voters, ids 1..nodes; 1..kClusterNodesMax
     std::uint64_t seed = 1;
@@ -171,6 +174,13 @@ public:
     std::uint64_t admin(NodeId at, std::vector<std::string> args);
     const std::optional<resp::Reply>& admin_reply(std::uint64_t id) const;
     bool admin_lost(std::uint64_t id) const;
+    // Starts a fresh server under the next unused id that joins through
+    // `via` (--join via's address): its join requests (RAFT ADDNODE) reach
+    // their server after a client delay, -MOVED is followed, and the reply
+    // (or "connection refused") goes back to it.
+    NodeId add_joiner(NodeId via);
+    // A joiner that is down will join through `via` when restarted.
+    void set_join_via(NodeId joiner, NodeId via);
 
     // ---- end checks (each fails the cluster when false) ----
     bool check_linearizable();
@@ -197,6 +207,17 @@ private:
         std::uint64_t conn = 0;
         std::optional<resp::Reply> reply;
         bool lost = false;
+    };
+    // A join request on its way to `to`, or (answer set) its reply on its
+    // way back to the joiner.
+    struct JoinMessage {
+        NodeId joiner;
+        std::uint64_t incarnation = 0;
+        NodeId to;
+        std::vector<std::string> args;
+        std::optional<Result<resp::Reply>> answer;
+        int redirects = 0;
+        std::uint64_t conn = 0;  // at `to`, once delivered
     };
     struct PendingRequest {
         ClientOpId op = 0;
@@ -229,7 +250,11 @@ private:
     void finish_op(ClientOp& op, Outcome outcome, Reply reply = {});
     void expire_ops();
     void lose_ops_on(Node& n);
-    void take_admin_reply(Node& n, std::uint64_t conn, std::string_view bytes);
+    bool take_admin_reply(Node& n, std::uint64_t conn, std::string_view bytes);
+    void send_join(JoinMessage m);
+    void deliver_joins();
+    void take_join_reply(Node& n, std::uint64_t conn, resp::Reply r);
+    void lose_joins_on(Node& n);
     std::string next_tag(std::string_view prefix);
 
     ReplicaClusterOptions options_;
@@ -257,6 +282,8 @@ private:
     std::map<std::string, raft::Index> applied_tags_;
     std::map<raft::Index, std::string> applied_at_;  // tag of the write at an index
     std::vector<AdminRequest> admin_;                // by id - 1
+    std::multimap<SimTime, JoinMessage> joins_;      // in transit
+    std::vector<JoinMessage> join_waits_;            // delivered, unanswered
 };
 
 }  // namespace raftkv::sim

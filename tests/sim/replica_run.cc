@@ -268,6 +268,30 @@ private:
         maybe_removed_.erase(victim);
         restart_at_.erase(victim);
         if (c_->is_up(victim)) c_->crash(victim);
+        // Its replacement: a fresh server under a new id, joining through a
+        // member (raftkv_faults.py's membership nemesis).
+        std::vector<NodeId> members;
+        for (NodeId id : c_->node_ids()) {
+            if (!removed_.contains(id) && !maybe_removed_.contains(id)) members.push_back(id);
+        }
+        if (!members.empty() && c_->node_ids().back().value < kReplicaNodeIdMax) {
+            const NodeId joiner = c_->add_joiner(pick(members));
+            joiners_.insert(joiner);
+            c_->note(fmt::format("n{} replaces n{}", joiner.value, victim.value));
+        }
+    }
+
+    // Every server not removed is a voter and no learner is left.
+    bool members_settled() {
+        const std::optional<NodeId> l = c_->leader();
+        if (!l) return false;
+        const raft::Membership m = c_->replica(*l).node().membership();
+        if (!m.learners.empty()) return false;
+        for (NodeId id : c_->node_ids()) {
+            if (!removed_.contains(id) && !maybe_removed_.contains(id) && !m.voters.contains(id))
+                return false;
+        }
+        return true;
     }
 
     // After a write of the current leader's term was acknowledged: every
@@ -314,6 +338,25 @@ private:
         return false;
     }
 
+    // A joiner not in the configuration may have given up (its join refused,
+    // or its server removed since): as an operator would, start it again
+    // joining through a member that stays.
+    void rejoin_strays() {
+        const std::optional<NodeId> l = c_->leader();
+        raft::Membership m;
+        if (l) m = c_->replica(*l).node().membership();
+        std::vector<NodeId> members;
+        for (NodeId id : c_->node_ids()) {
+            if (removed_.contains(id) || maybe_removed_.contains(id)) continue;
+            if (l ? m.voters.contains(id) : !joiners_.contains(id)) members.push_back(id);
+        }
+        for (NodeId id : joiners_) {
+            if (removed_.contains(id) || m.contains(id) || members.empty()) continue;
+            if (c_->is_up(id)) c_->crash(id);
+            c_->set_join_via(id, pick(members));
+        }
+    }
+
     void restarts() {
         for (auto it = restart_at_.begin(); it != restart_at_.end();) {
             if (it->second <= c_->ticks()) {
@@ -349,7 +392,10 @@ private:
         c_->note("chaos over: heal, restart, check liveness");
         end_partition();
         c_->set_all_links(benign_link());
-        if (options_.membership) settle_removal(/*at_end=*/true);
+        if (options_.membership) {
+            settle_removal(/*at_end=*/true);
+            rejoin_strays();
+        }
         for (NodeId id : c_->node_ids()) {
             if (!c_->is_up(id) && !removed_.contains(id)) c_->restart(id);
         }
@@ -381,7 +427,16 @@ private:
                 c_->status()));
             return;
         }
-        if (options_.membership) resolve_removals_at_end();
+        if (options_.membership) {
+            resolve_removals_at_end();
+            // A joiner may have been asking through a server just removed.
+            rejoin_strays();
+            for (NodeId id : c_->node_ids()) {
+                if (!c_->is_up(id) && !removed_.contains(id)) c_->restart(id);
+            }
+            // Joiners still catching up are promoted once they have the log.
+            c_->run_until([&] { return members_settled(); }, 40 * election_ticks_);
+        }
         if (!c_->await_convergence(300)) return;
         if (options_.membership && !check_members()) return;
         if (!c_->check_replies()) return;
@@ -407,6 +462,7 @@ private:
     };
     std::optional<Removal> removal_;  // asked, not settled
     std::set<NodeId> removed_;        // out of the configuration, stopped for good
+    std::set<NodeId> joiners_;        // added by add_joiner
     std::set<NodeId> maybe_removed_;  // asked, fate unknown
     std::set<NodeId> refused_;        // refused with a "not applied" error, not asked again
     std::uint64_t partition_until_ = 0;

@@ -58,6 +58,18 @@ TEST(ReplicaSeeds, EveryClusterSize) {
     }
 }
 
+// Open: a server bug found by the membership runs. A joiner (n4) is
+// answered by the leader (n3), which crashes before the learner addition
+// commits; n3's append reached n4 first, so n4 persisted term 2. n4 then
+// crashes and restarts: Replica::start asks to join only while is_fresh_
+// (no term and no log), so it never asks again, and as a non-member
+// nobody contacts it: it stays out for good (convergence fails). The fix
+// belongs in the server (a joiner with no log and no configuration is
+// still fresh); enable with it.
+TEST(ReplicaSeeds, DISABLED_Seed486Membership_JoinerWithATermNeverAsksAgain) {
+    expect_passes({486, 0, "a joiner whose addition was lost never asks again", true});
+}
+
 // Membership administration under faults, on the clusters that allow a
 // removal (three voters or more).
 TEST(ReplicaSeeds, MembershipEveryClusterSize) {
