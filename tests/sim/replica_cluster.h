@@ -29,10 +29,13 @@
 //
 // Administration (admin()): RAFT commands sent straight to one replica's
 // on_request, on a connection of their own; the run (replica_run.cc) uses
-// them for REMOVENODE and TRANSFER-LEADER under faults.
+// them for REMOVENODE and TRANSFER-LEADER under faults. add_joiner starts a
+// fresh server under a new id with --join; its RAFT ADDNODE requests travel
+// like a client's (a delay, -MOVED followed) and the replies come back
+// through Replica::on_join_reply.
 //
-// Does not (yet): joins (a removed server replaced under a new id), client
-// sessions, disk-full or failed-sync faults, READONLY reads.
+// Does not (yet): client sessions, disk-full or failed-sync faults,
+// READONLY reads.
 //
 // Everything follows from the seed and the calls made; the replicas' log
 // lines go to the trace, never to stderr. Not thread-safe.

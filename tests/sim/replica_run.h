@@ -22,8 +22,9 @@
 // checks add: the configuration is every server not removed, all voters,
 // and a removal refused with an error that promises "not applied" did not
 // take effect. Off by default, so that a seed replays the run it did.
-// Not yet: a removed server replaced under a new id (a join), sessions,
-// disk faults.
+// A server removed for good is replaced by a fresh one under a new id that
+// joins through a member; at the end a joiner left out is started again
+// through a member that stays. Not yet: sessions, disk faults.
 #pragma once
 
 #include <cstdint>
