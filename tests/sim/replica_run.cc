@@ -343,12 +343,12 @@ private:
     // joining through a member that stays.
     void rejoin_strays() {
         const std::optional<NodeId> l = c_->leader();
-        raft::Membership m;
-        if (l) m = c_->replica(*l).node().membership();
+        if (!l) return;  // who is in is not known
+        const raft::Membership m = c_->replica(*l).node().membership();
         std::vector<NodeId> members;
         for (NodeId id : c_->node_ids()) {
             if (removed_.contains(id) || maybe_removed_.contains(id)) continue;
-            if (l ? m.voters.contains(id) : !joiners_.contains(id)) members.push_back(id);
+            if (m.voters.contains(id)) members.push_back(id);
         }
         for (NodeId id : joiners_) {
             if (removed_.contains(id) || m.contains(id) || members.empty()) continue;
@@ -428,6 +428,10 @@ private:
             return;
         }
         if (options_.membership) {
+            // The leader may have changed since the probe (a leader that
+            // removed itself steps down): ask the next one.
+            c_->run_until([&] { return c_->leader().has_value(); },
+                          kLeaderBoundElections * election_ticks_);
             resolve_removals_at_end();
             // A joiner may have been asking through a server just removed.
             rejoin_strays();
