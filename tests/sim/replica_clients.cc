@@ -38,7 +38,7 @@ std::optional<NodeId> moved_target(std::string_view error) {
     const std::size_t colon = error.rfind(':');
     if (colon == std::string_view::npos) return std::nullopt;
     const int port = std::atoi(std::string(error.substr(colon + 1)).c_str());
-    if (port <= 7000 || port > 7000 + kClusterNodesMax) return std::nullopt;
+    if (port <= 7000 || port > 7000 + static_cast<int>(kReplicaNodeIdMax)) return std::nullopt;
     return NodeId(static_cast<std::uint64_t>(port - 7000));
 }
 
@@ -227,7 +227,10 @@ void ReplicaCluster::take_replies(Node& n) {
             return op.attempt != nullptr && op.attempt->conn == f.to.client &&
                    op.attempt->verdict == Attempt::Verdict::kPending;
         });
-        if (it == busy_clients_.end()) continue;  // an attempt already given up on
+        if (it == busy_clients_.end()) {
+            take_admin_reply(n, f.to.client, f.bytes);
+            continue;  // or an attempt already given up on
+        }
         ClientOp& op = *ops_.at(it->second - 1);
         n.conns.erase(f.to.client);
         n.replica->on_client_closed(f.to.client);
@@ -366,7 +369,151 @@ void ReplicaCluster::expire_ops() {
 }
 
 // n crashed: what waited there for a reply may or may not have happened.
+std::uint64_t ReplicaCluster::admin(NodeId at, std::vector<std::string> args) {
+    Node& n = node(at);
+    RAFTKV_ASSERT(n.replica != nullptr, "admin request to node {}, which is down", at.value);
+    admin_.push_back(AdminRequest{.at = at, .conn = next_conn_++});
+    const std::uint64_t id = admin_.size();
+    n.conns.insert(admin_.back().conn);
+    trace(fmt::format("admin #{} -> n{}: {}", id, at.value, describe(args)));
+    n.replica->on_request(server::ReplyTarget{.client = admin_.back().conn, .slot = 0}, args,
+                          n.now());
+    after_input(n);
+    return id;
+}
+
+const std::optional<resp::Reply>& ReplicaCluster::admin_reply(std::uint64_t id) const {
+    return admin_.at(id - 1).reply;
+}
+
+bool ReplicaCluster::admin_lost(std::uint64_t id) const { return admin_.at(id - 1).lost; }
+
+bool ReplicaCluster::take_admin_reply(Node& n, std::uint64_t conn, std::string_view bytes) {
+    auto it = std::find_if(admin_.begin(), admin_.end(), [&](const AdminRequest& a) {
+        return a.conn == conn && a.at == n.id && !a.reply && !a.lost;
+    });
+    const bool is_join = std::any_of(join_waits_.begin(), join_waits_.end(),
+                                     [&](const JoinMessage& j) { return j.conn == conn; });
+    if (it == admin_.end() && !is_join) return false;
+    n.conns.erase(conn);
+    n.replica->on_client_closed(conn);
+    resp::ReplyParser parser;
+    resp::Reply r;
+    std::size_t consumed = 0;
+    if (parser.parse(bytes, &consumed, &r) != resp::ParseStatus::kComplete ||
+        consumed != bytes.size()) {
+        fail(fmt::format("n{} answered an admin request with bytes that are not one RESP reply",
+                         n.id.value));
+        return true;
+    }
+    if (is_join) {
+        take_join_reply(n, conn, std::move(r));
+        return true;
+    }
+    trace(fmt::format("admin #{} <- n{}: {}", it - admin_.begin() + 1, n.id.value,
+                      r.type == resp::Reply::Type::kError ? "-" + r.str : std::string(bytes)));
+    it->reply = std::move(r);
+    return true;
+}
+
+NodeId ReplicaCluster::add_joiner(NodeId via) {
+    const NodeId id(nodes_.rbegin()->first.value + 1);
+    RAFTKV_ASSERT(id.value <= kReplicaNodeIdMax, "node ids run out at {}", id.value);
+    ++counters_.faults;
+    auto n = std::make_unique<Node>(this, id);
+    // Addresses are 10.0.0.id:7000+id (replica_cluster.cc).
+    n->join = server::JoinTarget{.host = fmt::format("10.0.0.{}", via.value),
+                                 .port = static_cast<std::uint16_t>(7000 + via.value)};
+    Node& ref = *n;
+    nodes_.emplace(id, std::move(n));
+    trace(fmt::format("n{} is new: joins through n{}", id.value, via.value));
+    boot(ref);
+    return id;
+}
+
+void ReplicaCluster::set_join_via(NodeId joiner, NodeId via) {
+    Node& n = node(joiner);
+    RAFTKV_ASSERT(n.join.has_value() && n.replica == nullptr,
+                  "node {} is not a joiner that is down", joiner.value);
+    n.join = server::JoinTarget{.host = fmt::format("10.0.0.{}", via.value),
+                                .port = static_cast<std::uint16_t>(7000 + via.value)};
+}
+
+void ReplicaCluster::send_join(JoinMessage m) {
+    const SimTime at = now_ + rng_.uniform(options_.client_delay_min, options_.client_delay_max);
+    joins_.emplace(at, std::move(m));
+}
+
+void ReplicaCluster::deliver_joins() {
+    while (ok() && !joins_.empty() && joins_.begin()->first <= now_) {
+        JoinMessage m = std::move(joins_.begin()->second);
+        joins_.erase(joins_.begin());
+        if (m.answer) {
+            Node& j = node(m.joiner);
+            if (!j.replica || j.incarnation != m.incarnation) continue;
+            j.replica->on_join_reply(std::move(*m.answer), j.now());
+            after_input(j);
+            continue;
+        }
+        auto it = nodes_.find(m.to);
+        if (it == nodes_.end() || !it->second->replica) {
+            m.answer = Result<resp::Reply>(
+                Status::errorf(Code::kIoError, "connect to n{}: connection refused", m.to.value));
+            send_join(std::move(m));
+            continue;
+        }
+        Node& n = *it->second;
+        m.conn = next_conn_++;
+        n.conns.insert(m.conn);
+        trace(fmt::format("n{} join -> n{}: {}", m.joiner.value, n.id.value, describe(m.args)));
+        std::vector<std::string> args = m.args;
+        const std::uint64_t conn = m.conn;
+        join_waits_.push_back(std::move(m));
+        n.replica->on_request(server::ReplyTarget{.client = conn, .slot = 0}, args, n.now());
+        after_input(n);
+    }
+}
+
+void ReplicaCluster::take_join_reply(Node& n, std::uint64_t conn, resp::Reply r) {
+    auto it = std::find_if(join_waits_.begin(), join_waits_.end(),
+                           [&](const JoinMessage& j) { return j.conn == conn; });
+    JoinMessage m = std::move(*it);
+    join_waits_.erase(it);
+    trace(fmt::format("n{} join <- n{}: {}", m.joiner.value, n.id.value,
+                      r.type == resp::Reply::Type::kError ? "-" + r.str : "(reply)"));
+    // The client library follows -MOVED to the leader.
+    if (r.type == resp::Reply::Type::kError && starts_with(r.str, "MOVED") && m.redirects < 5) {
+        if (const std::optional<NodeId> to = moved_target(r.str)) {
+            m.to = *to;
+            ++m.redirects;
+            m.conn = 0;
+            send_join(std::move(m));
+            return;
+        }
+    }
+    m.answer = Result<resp::Reply>(std::move(r));
+    send_join(std::move(m));
+}
+
+void ReplicaCluster::lose_joins_on(Node& n) {
+    for (auto it = join_waits_.begin(); it != join_waits_.end();) {
+        if (it->to != n.id) {
+            ++it;
+            continue;
+        }
+        JoinMessage m = std::move(*it);
+        it = join_waits_.erase(it);
+        m.answer = Result<resp::Reply>(
+            Status::errorf(Code::kIoError, "n{} closed the connection", m.to.value));
+        send_join(std::move(m));
+    }
+}
+
 void ReplicaCluster::lose_ops_on(Node& n) {
+    lose_joins_on(n);
+    for (AdminRequest& a : admin_) {
+        if (a.at == n.id && !a.reply) a.lost = true;
+    }
     std::vector<ClientOpId> lost;
     for (const auto& [client, id] : busy_clients_) {
         const ClientOp& op = *ops_.at(id - 1);

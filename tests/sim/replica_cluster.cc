@@ -114,7 +114,10 @@ void ReplicaCluster::Node::complete_disk_job() {
     disk_jobs.pop_front();
     server::PersistResult result{.status = std::move(j.write_status)};
     const bool must_sync = j.is_snapshot || j.job.must_sync;
-    if (result.status.is_ok() && must_sync) result.status = disk->sync();
+    if (result.status.is_ok() && must_sync) {
+        result.status = disk->sync();
+        if (result.status.is_ok()) cluster->safety_.on_synced(id, j.job.entries);
+    }
     if (result.status.is_ok() && (j.is_snapshot || j.job.snapshot)) {
         result.snapshot_image =
             std::make_unique<storage::MemorySnapshotImage>(j.meta, std::move(j.image));
@@ -128,6 +131,7 @@ void ReplicaCluster::Node::complete_disk_job() {
 
 void ReplicaCluster::Node::send(const raft::Message& m) {
     ++cluster->counters_.messages;
+    cluster->safety_.on_sent(id, m);
     cluster->net_.send(Link{.from = id, .to = m.to}, raft::encode_message(m), cluster->now_);
 }
 
@@ -148,10 +152,11 @@ void ReplicaCluster::Node::retry_persist_after(std::chrono::milliseconds delay) 
 }
 
 void ReplicaCluster::Node::send_join_request(server::JoinRequest request) {
-    cluster->fail(
-        fmt::format("node {} sent a join request to {}:{}, which this cluster does not "
-                    "simulate yet",
-                    id.value, request.host, request.port));
+    const std::uint64_t to = request.port > 7000 ? request.port - 7000u : 0;
+    cluster->send_join(JoinMessage{.joiner = id,
+                                   .incarnation = incarnation,
+                                   .to = NodeId(to),
+                                   .args = std::move(request.args)});
 }
 
 void ReplicaCluster::Node::drop_volatile() {
@@ -274,8 +279,9 @@ void ReplicaCluster::boot(Node& n) {
         n.fed_terms.emplace(i, *storage->term(i));
     }
     server::ReplicaOptions options{
-        .self = addresses_[n.id.value - 1],
-        .cluster = addresses_,
+        .self = address_of(n.id.value),
+        .cluster = n.join ? std::vector<server::NodeAddress>{address_of(n.id.value)} : addresses_,
+        .join = n.join,
         .election_ticks = options_.election_ticks,
         .tick_ms = kTickMs,
         .snapshot_log_bytes = options_.snapshot_log_bytes,
@@ -287,7 +293,7 @@ void ReplicaCluster::boot(Node& n) {
                              .storage = std::move(storage),
                              .hard_state = hs,
                              .applied = applied,
-                             .founding = founding_},
+                             .founding = n.join ? raft::Membership{} : founding_},
         server::ReplicaPorts{.disk = &n, .outbox = &n, .clients = &n, .host = &n});
     safety_.on_start(n.id, image);
     if (image.snapshot) {
@@ -417,11 +423,13 @@ bool ReplicaCluster::step_event() {
         if (n->retry_persist_at) t = std::min(t, *n->retry_persist_at);
     }
     if (!requests_.empty()) t = std::min(t, requests_.begin()->first);
+    if (!joins_.empty()) t = std::min(t, joins_.begin()->first);
     now_ = std::max(now_, t);
     deliver_messages();
     run_disks();
     run_timers();
     deliver_requests();
+    deliver_joins();
     if (now_ >= next_tick_at_) {
         next_tick_at_ += kTickTime;
         on_tick();
@@ -557,6 +565,8 @@ void ReplicaCluster::crash(NodeId id, bool torn) {
     n.drop_volatile();
     net_.crash(id);
     n.disk->crash(rng_, CrashOptions{.torn_writes = torn});
+    // What never became durable and nobody else saw is gone (safety.h).
+    safety_.on_crash(id, n.disk->current());
 }
 
 void ReplicaCluster::restart(NodeId id) {

@@ -27,8 +27,15 @@
 // live replicas converge to equal states. Raft's safety (sim/safety.h) is
 // checked after every event, on the core each replica owns.
 //
-// Does not (yet): membership changes or joins, leadership transfer, client
-// sessions, disk-full or failed-sync faults, READONLY reads.
+// Administration (admin()): RAFT commands sent straight to one replica's
+// on_request, on a connection of their own; the run (replica_run.cc) uses
+// them for REMOVENODE and TRANSFER-LEADER under faults. add_joiner starts a
+// fresh server under a new id with --join; its RAFT ADDNODE requests travel
+// like a client's (a delay, -MOVED followed) and the replies come back
+// through Replica::on_join_reply.
+//
+// Does not (yet): client sessions, disk-full or failed-sync faults,
+// READONLY reads.
 //
 // Everything follows from the seed and the calls made; the replicas' log
 // lines go to the trace, never to stderr. Not thread-safe.
@@ -44,6 +51,7 @@
 #include <string_view>
 #include <vector>
 
+#include "resp/reply_parser.h"
 #include "server/replica.h"
 #include "sim/cluster.h"
 #include "sim/disk.h"
@@ -57,6 +65,9 @@ class logger;
 }
 
 namespace raftkv::sim {
+
+// Ids of servers added by add_joiner go up to this (addresses 10.0.0.id:7000+id).
+inline constexpr std::uint64_t kReplicaNodeIdMax = 200;
 
 struct ReplicaClusterOptions {
     int nodes = 3;  // founding voters, ids 1..nodes; 1..kClusterNodesMax
@@ -159,6 +170,21 @@ public:
     // The last few values write attempts sent for `key`, oldest first.
     const std::vector<std::string>& recent_values(const std::string& key) const;
 
+    // ---- administration ----
+    // Sends `args` (e.g. RAFT REMOVENODE 3) to up replica `at` now. The
+    // reply, once the replica finished it, is admin_reply(id); a crash of
+    // `at` before that loses it (admin_lost(id)).
+    std::uint64_t admin(NodeId at, std::vector<std::string> args);
+    const std::optional<resp::Reply>& admin_reply(std::uint64_t id) const;
+    bool admin_lost(std::uint64_t id) const;
+    // Starts a fresh server under the next unused id that joins through
+    // `via` (--join via's address): its join requests (RAFT ADDNODE) reach
+    // their server after a client delay, -MOVED is followed, and the reply
+    // (or "connection refused") goes back to it.
+    NodeId add_joiner(NodeId via);
+    // A joiner that is down will join through `via` when restarted.
+    void set_join_via(NodeId joiner, NodeId via);
+
     // ---- end checks (each fails the cluster when false) ----
     bool check_linearizable();
     // Every up replica applied what the leader committed, with equal states.
@@ -179,6 +205,23 @@ public:
 private:
     struct ClientOp;
     struct Attempt;
+    struct AdminRequest {
+        NodeId at;
+        std::uint64_t conn = 0;
+        std::optional<resp::Reply> reply;
+        bool lost = false;
+    };
+    // A join request on its way to `to`, or (answer set) its reply on its
+    // way back to the joiner.
+    struct JoinMessage {
+        NodeId joiner;
+        std::uint64_t incarnation = 0;
+        NodeId to;
+        std::vector<std::string> args;
+        std::optional<Result<resp::Reply>> answer;
+        int redirects = 0;
+        std::uint64_t conn = 0;  // at `to`, once delivered
+    };
     struct PendingRequest {
         ClientOpId op = 0;
         raft::NodeId to;
@@ -210,6 +253,11 @@ private:
     void finish_op(ClientOp& op, Outcome outcome, Reply reply = {});
     void expire_ops();
     void lose_ops_on(Node& n);
+    bool take_admin_reply(Node& n, std::uint64_t conn, std::string_view bytes);
+    void send_join(JoinMessage m);
+    void deliver_joins();
+    void take_join_reply(Node& n, std::uint64_t conn, resp::Reply r);
+    void lose_joins_on(Node& n);
     std::string next_tag(std::string_view prefix);
 
     ReplicaClusterOptions options_;
@@ -236,6 +284,9 @@ private:
     std::vector<std::unique_ptr<Attempt>> attempts_;
     std::map<std::string, raft::Index> applied_tags_;
     std::map<raft::Index, std::string> applied_at_;  // tag of the write at an index
+    std::vector<AdminRequest> admin_;                // by id - 1
+    std::multimap<SimTime, JoinMessage> joins_;      // in transit
+    std::vector<JoinMessage> join_waits_;            // delivered, unanswered
 };
 
 }  // namespace raftkv::sim

@@ -91,6 +91,8 @@ struct ReplicaCluster::Node final : server::DiskPort,
     raft::NodeId id;
     std::unique_ptr<SimDisk> disk;
     std::uint64_t incarnation = 0;
+    // A server added by add_joiner: it starts with --join this.
+    std::optional<server::JoinTarget> join;
 
     // Volatile: replica is null while down.
     std::unique_ptr<server::Replica> replica;

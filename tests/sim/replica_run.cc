@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "sim/random_run.h"
@@ -196,10 +197,172 @@ private:
         }
     }
 
+    // ---- membership (options_.membership) ----
+    static bool is_error(const resp::Reply& r, std::string_view prefix) {
+        return r.type == resp::Reply::Type::kError && r.str.starts_with(prefix);
+    }
+
+    void membership_fault() {
+        const std::optional<NodeId> l = c_->leader();
+        if (!l) return;
+        const raft::Membership m = c_->replica(*l).node().membership();
+        std::vector<NodeId> others;
+        for (NodeId id : m.voters) {
+            if (id != *l) others.push_back(id);
+        }
+        if (chance(0.4)) {
+            if (others.empty()) return;
+            c_->admin(*l, {"RAFT", "TRANSFER-LEADER", std::to_string(pick(others).value)});
+            return;
+        }
+        if (removal_) return;
+        if (!maybe_removed_.empty()) {
+            // Settles a removal in doubt: +OK, or "invalid member" (only
+            // when no change is pending and it is out of the configuration).
+            const NodeId victim = *maybe_removed_.begin();
+            ask_removal(*l, victim, /*again=*/true);
+            return;
+        }
+        if (m.voters.size() < 3 || !m.learners.empty()) return;
+        const std::vector<NodeId> voters(m.voters.begin(), m.voters.end());
+        ask_removal(*l, pick(voters), /*again=*/false);
+    }
+
+    void ask_removal(NodeId leader, NodeId victim, bool again) {
+        refused_.erase(victim);
+        removal_ = Removal{
+            .victim = victim,
+            .admin = c_->admin(leader, {"RAFT", "REMOVENODE", std::to_string(victim.value)}),
+            .deadline = c_->ticks() + uniform(250, 400),
+            .again = again,
+        };
+    }
+
+    void settle_removal(bool at_end) {
+        if (!removal_) return;
+        const Removal r = *removal_;
+        const std::optional<resp::Reply>& reply = c_->admin_reply(r.admin);
+        if (reply) {
+            removal_.reset();
+            if (reply->type == resp::Reply::Type::kSimple && reply->str == "OK") {
+                remove_for_good(r.victim);
+            } else if (r.again && is_error(*reply, "ERR cannot remove") &&
+                       reply->str.find("invalid member") != std::string::npos) {
+                remove_for_good(r.victim);
+            } else if (is_error(*reply, "UNCERTAIN")) {
+                maybe_removed_.insert(r.victim);
+            } else if (!r.again) {
+                refused_.insert(r.victim);  // the error promises it was not removed
+            }
+            return;
+        }
+        if (at_end || c_->admin_lost(r.admin) || c_->ticks() >= r.deadline) {
+            removal_.reset();
+            maybe_removed_.insert(r.victim);
+        }
+    }
+
+    void remove_for_good(NodeId victim) {
+        c_->note(fmt::format("n{} is out of the configuration: stopped for good", victim.value));
+        removed_.insert(victim);
+        maybe_removed_.erase(victim);
+        restart_at_.erase(victim);
+        if (c_->is_up(victim)) c_->crash(victim);
+        // Its replacement: a fresh server under a new id, joining through a
+        // member (raftkv_faults.py's membership nemesis).
+        std::vector<NodeId> members;
+        for (NodeId id : c_->node_ids()) {
+            if (!removed_.contains(id) && !maybe_removed_.contains(id)) members.push_back(id);
+        }
+        if (!members.empty() && c_->node_ids().back().value < kReplicaNodeIdMax) {
+            const NodeId joiner = c_->add_joiner(pick(members));
+            joiners_.insert(joiner);
+            c_->note(fmt::format("n{} replaces n{}", joiner.value, victim.value));
+        }
+    }
+
+    // Every server not removed is a voter and no learner is left.
+    bool members_settled() {
+        const std::optional<NodeId> l = c_->leader();
+        if (!l) return false;
+        const raft::Membership m = c_->replica(*l).node().membership();
+        if (!m.learners.empty()) return false;
+        for (NodeId id : c_->node_ids()) {
+            if (!removed_.contains(id) && !maybe_removed_.contains(id) && !m.voters.contains(id))
+                return false;
+        }
+        return true;
+    }
+
+    // After a write of the current leader's term was acknowledged: every
+    // configuration change before it is committed.
+    void resolve_removals_at_end() {
+        const std::optional<NodeId> l = c_->leader();
+        if (!l) return;
+        const raft::Membership m = c_->replica(*l).node().membership();
+        const std::set<NodeId> doubt = maybe_removed_;
+        for (NodeId id : doubt) {
+            if (!m.contains(id)) remove_for_good(id);
+        }
+    }
+
+    bool check_members() {
+        const std::optional<NodeId> l = c_->leader();
+        if (!l) return true;
+        const raft::Membership m = c_->replica(*l).node().membership();
+        std::set<NodeId> want;
+        for (NodeId id : c_->node_ids()) {
+            if (!removed_.contains(id)) want.insert(id);
+        }
+        std::string why;
+        if (!m.learners.empty()) {
+            why = "learners remain";
+        } else if (m.voters != want) {
+            why = "the voters are not every server not removed";
+        }
+        for (NodeId id : refused_) {
+            if (!m.voters.contains(id)) {
+                why = fmt::format(
+                    "the removal of n{} was answered with an error that promises it was not "
+                    "applied, but n{} is out",
+                    id.value, id.value);
+            }
+        }
+        if (why.empty()) return true;
+        std::string have;
+        for (NodeId id : m.voters) have += fmt::format(" {}", id.value);
+        std::string removed;
+        for (NodeId id : removed_) removed += fmt::format(" {}", id.value);
+        c_->fail(fmt::format("membership: {}: voters [{} ] (removed [{} ])\n{}", why, have, removed,
+                             c_->status()));
+        return false;
+    }
+
+    // A joiner not in the configuration may have given up (its join refused,
+    // or its server removed since): as an operator would, start it again
+    // joining through a member that stays.
+    void rejoin_strays() {
+        const std::optional<NodeId> l = c_->leader();
+        if (!l) return;  // who is in is not known
+        const raft::Membership m = c_->replica(*l).node().membership();
+        std::vector<NodeId> members;
+        for (NodeId id : c_->node_ids()) {
+            if (removed_.contains(id) || maybe_removed_.contains(id)) continue;
+            if (m.voters.contains(id)) members.push_back(id);
+        }
+        for (NodeId id : joiners_) {
+            if (removed_.contains(id) || m.contains(id) || members.empty()) continue;
+            if (c_->is_up(id)) c_->crash(id);
+            c_->set_join_via(id, pick(members));
+        }
+    }
+
     void restarts() {
         for (auto it = restart_at_.begin(); it != restart_at_.end();) {
             if (it->second <= c_->ticks()) {
-                if (!c_->is_up(it->first)) c_->restart(it->first);
+                if (!c_->is_up(it->first) && !removed_.contains(it->first)) {
+                    c_->restart(it->first);
+                }
                 it = restart_at_.erase(it);
             } else {
                 ++it;
@@ -212,8 +375,15 @@ private:
             if (!c_->tick(1)) return;
             client_step();
             restarts();
+            if (options_.membership) settle_removal(/*at_end=*/false);
             if (partition_until_ != 0 && c_->ticks() >= partition_until_) end_partition();
-            if (rng_.chance_ppm(fault_ppm_)) fault();
+            if (rng_.chance_ppm(fault_ppm_)) {
+                if (options_.membership && chance(0.3)) {
+                    membership_fault();
+                } else {
+                    fault();
+                }
+            }
         }
     }
 
@@ -222,8 +392,12 @@ private:
         c_->note("chaos over: heal, restart, check liveness");
         end_partition();
         c_->set_all_links(benign_link());
+        if (options_.membership) {
+            settle_removal(/*at_end=*/true);
+            rejoin_strays();
+        }
         for (NodeId id : c_->node_ids()) {
-            if (!c_->is_up(id)) c_->restart(id);
+            if (!c_->is_up(id) && !removed_.contains(id)) c_->restart(id);
         }
         restart_at_.clear();
         const int leader_bound = kLeaderBoundElections * election_ticks_;
@@ -253,7 +427,22 @@ private:
                 c_->status()));
             return;
         }
+        if (options_.membership) {
+            // The leader may have changed since the probe (a leader that
+            // removed itself steps down): ask the next one.
+            c_->run_until([&] { return c_->leader().has_value(); },
+                          kLeaderBoundElections * election_ticks_);
+            resolve_removals_at_end();
+            // A joiner may have been asking through a server just removed.
+            rejoin_strays();
+            for (NodeId id : c_->node_ids()) {
+                if (!c_->is_up(id) && !removed_.contains(id)) c_->restart(id);
+            }
+            // Joiners still catching up are promoted once they have the log.
+            c_->run_until([&] { return members_settled(); }, 40 * election_ticks_);
+        }
         if (!c_->await_convergence(300)) return;
+        if (options_.membership && !check_members()) return;
         if (!c_->check_replies()) return;
         c_->check_linearizable();
     }
@@ -269,6 +458,17 @@ private:
     std::uint32_t fault_ppm_ = 0;
     std::uint32_t op_ppm_ = 0;
     std::map<NodeId, std::uint64_t> restart_at_;
+    struct Removal {
+        NodeId victim;
+        std::uint64_t admin = 0;
+        std::uint64_t deadline = 0;
+        bool again = false;  // asked before, the fate unknown
+    };
+    std::optional<Removal> removal_;  // asked, not settled
+    std::set<NodeId> removed_;        // out of the configuration, stopped for good
+    std::set<NodeId> joiners_;        // added by add_joiner
+    std::set<NodeId> maybe_removed_;  // asked, fate unknown
+    std::set<NodeId> refused_;        // refused with a "not applied" error, not asked again
     std::uint64_t partition_until_ = 0;
 };
 

@@ -15,7 +15,16 @@
 //   3. heal: network whole and reliable, every crashed server restarted;
 //      then liveness (a leader, a write acknowledged, within bounds),
 //      convergence, the reply checks and linearizability.
-// Not yet: membership changes, leadership transfer, sessions, disk faults.
+// With `membership`, the chaos also sends RAFT TRANSFER-LEADER and RAFT
+// REMOVENODE to the leader: a server whose removal was answered +OK is
+// stopped for good; one whose removal was in doubt (-UNCERTAIN, no reply)
+// is asked again later ("invalid member" then means it is out). The end
+// checks add: the configuration is every server not removed, all voters,
+// and a removal refused with an error that promises "not applied" did not
+// take effect. Off by default, so that a seed replays the run it did.
+// A server removed for good is replaced by a fresh one under a new id that
+// joins through a member; at the end a joiner left out is started again
+// through a member that stays. Not yet: sessions, disk faults.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +39,7 @@ namespace raftkv::sim {
 struct ReplicaRunOptions {
     std::uint64_t seed = 1;
     int nodes = 0;                                     // 0: drawn from the seed
+    bool membership = false;                           // TRANSFER-LEADER, REMOVENODE
     std::function<void(std::string_view)> trace_sink;  // every event (--trace)
 };
 

@@ -17,13 +17,16 @@ struct Case {
     std::uint64_t seed;
     int nodes;
     std::string_view found;
+    bool membership = false;  // --membership: TRANSFER-LEADER and REMOVENODE too
 };
 
 void expect_passes(const Case& c) {
     SCOPED_TRACE(testing::Message() << "seed " << c.seed << ": " << c.found
                                     << "\nreplay: build/raftkv-sim --replica --seed " << c.seed
+                                    << (c.membership ? " --membership" : "")
                                     << (c.nodes > 0 ? " --nodes " + std::to_string(c.nodes) : ""));
-    const ReplicaRunResult r = run_replica_random({.seed = c.seed, .nodes = c.nodes});
+    const ReplicaRunResult r =
+        run_replica_random({.seed = c.seed, .nodes = c.nodes, .membership = c.membership});
     EXPECT_TRUE(r.ok) << r.failure << "\nconfig: " << r.config << "\nlast events:\n" << r.trace;
 }
 
@@ -36,16 +39,14 @@ TEST(ReplicaSeeds, FixedSeeds) {
     for (const Case& c : cases) expect_passes(c);
 }
 
-// Open: a false alarm of the driver, not a server bug. One node restarts
-// with term 4 on disk, leads term 5 at once and hands its term-5 hard state
-// and no-op to the disk; a torn crash loses both before the sync. After the
+// A false alarm of the driver, not a server bug. One node restarts with
+// term 4 on disk, leads term 5 at once and hands its term-5 hard state and
+// no-op to the disk; a torn crash loses both before the sync. After the
 // next restart it leads term 5 again with other entries at the same
 // indexes. Nobody saw the first term 5 (one node: no message left, nothing
-// committed), so this is safe, but the safety checker keys entries by
-// (index, term) across incarnations and reports log matching. The fix is
-// in feed_safety (replica_cluster.cc): forget on a crash the entries of a
-// term that never became durable. Enable with the fix.
-TEST(ReplicaSeeds, DISABLED_Seed14088_TermReusedAfterItsHardStateWasLost) {
+// committed), so this is safe; the checker now forgets on a crash what was
+// never synced, sent or held elsewhere (SafetyChecker::on_crash).
+TEST(ReplicaSeeds, Seed14088_TermReusedAfterItsHardStateWasLost) {
     expect_passes({14088, 0, "log matching false alarm: a lost, unseen term is led again"});
 }
 
@@ -53,6 +54,35 @@ TEST(ReplicaSeeds, EveryClusterSize) {
     for (int nodes = 1; nodes <= 7; ++nodes) {
         for (std::uint64_t seed = 1; seed <= 3; ++seed) {
             expect_passes({seed, nodes, "a cluster of each size"});
+        }
+    }
+}
+
+// Open: a server bug found by the membership runs. A joiner (n4) is
+// answered by the leader (n3), which crashes before the learner addition
+// commits; n3's append reached n4 first, so n4 persisted term 2. n4 then
+// crashes and restarts: Replica::start asks to join only while is_fresh_
+// (no term and no log), so it never asks again, and as a non-member
+// nobody contacts it: it stays out for good (convergence fails). The fix
+// belongs in the server (a joiner with no log and no configuration is
+// still fresh); enable with it.
+// Seeds 1348 and 2526 end the same way (there the restart is the end's
+// operator restart of a joiner left out); in seed 2915 the joiner (n9) even
+// holds log entries, among them its own addition as a learner, which the
+// cluster later lost: out of the configuration, it is contacted by nobody
+// and does not ask again either.
+TEST(ReplicaSeeds, DISABLED_Seed486Membership_JoinerWithATermNeverAsksAgain) {
+    for (std::uint64_t seed : {486, 1348, 2526, 2915}) {
+        expect_passes({seed, 0, "a joiner whose addition was lost never asks again", true});
+    }
+}
+
+// Membership administration under faults, on the clusters that allow a
+// removal (three voters or more).
+TEST(ReplicaSeeds, MembershipEveryClusterSize) {
+    for (int nodes = 3; nodes <= 7; ++nodes) {
+        for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+            expect_passes({seed, nodes, "membership on a cluster of each size", true});
         }
     }
 }

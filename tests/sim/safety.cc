@@ -46,7 +46,8 @@ void SafetyChecker::reset_shadow(Shadow& s, Index base, Term base_term) {
         return;
     }
     const auto it = chains_.find({base.value, base_term.value});
-    s.base_chain = it == chains_.end() ? std::nullopt : std::optional<std::uint64_t>(it->second);
+    s.base_chain =
+        it == chains_.end() ? std::nullopt : std::optional<std::uint64_t>(it->second.hash);
 }
 
 std::optional<std::uint64_t> SafetyChecker::chain_at(const Shadow& s, Index index) const {
@@ -72,13 +73,52 @@ void SafetyChecker::extend(NodeId node, Shadow& s, std::span<const Entry> entrie
         }
         const std::uint64_t c = chain_next(*prev, e);
         s.chain.push_back(c);
-        const auto [it, inserted] = chains_.emplace(std::pair(e.index.value, e.term.value), c);
-        if (!inserted && it->second != c) {
+        const Key key{e.index.value, e.term.value};
+        const auto [it, inserted] = chains_.emplace(key, Chain{.hash = c, .by = node});
+        if (inserted) {
+            unpinned_[node].insert(key);
+        } else if (it->second.by != node) {
+            pin(key);
+        }
+        if (!inserted && it->second.hash != c) {
             fail(
                 fmt::format("log matching: node {} holds entry {} of term {} but its log differs, "
                             "at or before {}, from another log holding that entry",
                             node.value, e.index.value, e.term.value, e.index.value));
             return;
+        }
+    }
+}
+
+void SafetyChecker::pin(const Key& key) {
+    const auto it = chains_.find(key);
+    if (it == chains_.end() || it->second.pinned) return;
+    it->second.pinned = true;
+    unpinned_[it->second.by].erase(key);
+}
+
+void SafetyChecker::on_sent(NodeId, const raft::Message& m) {
+    for (const Entry& e : m.entries) pin({e.index.value, e.term.value});
+}
+
+void SafetyChecker::on_synced(NodeId, std::span<const Entry> entries) {
+    for (const Entry& e : entries) pin({e.index.value, e.term.value});
+}
+
+void SafetyChecker::on_crash(NodeId node, const DiskImage& kept) {
+    const auto u = unpinned_.find(node);
+    if (u == unpinned_.end()) return;
+    const Index snap = kept.log.snapshot_meta().index;
+    std::vector<Key> keys(u->second.begin(), u->second.end());
+    for (const Key& key : keys) {
+        const Index index(key.first);
+        // On the disk (synced or not), it is recovered: keep it.
+        const bool on_disk = index <= snap || kept.log.term(index) == Term(key.second);
+        if (on_disk) {
+            pin(key);
+        } else {
+            chains_.erase(key);
+            u->second.erase(key);
         }
     }
 }

@@ -6,7 +6,10 @@
 // - log matching: a hash chain over every entry a node handed out to
 //   persist (or recovered from its disk), keyed by (index, term): two logs
 //   with the same entry at (index, term) must agree on the chain there,
-//   which covers every earlier entry too;
+//   which covers every earlier entry too. An entry only its proposer ever
+//   held, never synced nor sent, is forgotten when the proposer crashes
+//   without it on disk (on_crash): nobody saw it, so a later entry at the
+//   same (index, term) (its lost term led again) is no conflict;
 // - leader completeness: every entry observed committed (on any node) is in
 //   the log of every node later observed leading a higher term;
 // - state machine safety: the entry applied at each index (term and payload
@@ -21,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,6 +44,14 @@ public:
     // A Ready handed out a snapshot from the leader, then entries: they
     // replace the node's log from their first index (or from the snapshot).
     void on_ready(raft::NodeId node, const raft::Ready& rd);
+    // The node sent a message: the entries in it may reach others.
+    void on_sent(raft::NodeId node, const raft::Message& m);
+    // A sync made these entries of the node durable.
+    void on_synced(raft::NodeId node, std::span<const raft::Entry> entries);
+    // The node crashed and its disk kept `kept`: entries it proposed that
+    // nobody else holds, that were never synced or sent, and that `kept`
+    // does not hold are forgotten.
+    void on_crash(raft::NodeId node, const DiskImage& kept);
     // The node applied a committed entry / loaded a snapshot image.
     void on_apply(raft::NodeId node, const raft::Entry& entry);
     void on_snapshot_loaded(raft::NodeId node, const raft::SnapshotMeta& meta,
@@ -95,7 +107,17 @@ private:
     std::string failure_;
     std::map<raft::NodeId, NodeState> nodes_;
     std::map<raft::Term, raft::NodeId> leaders_;
-    std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> chains_;  // (index, term)
+    using Key = std::pair<std::uint64_t, std::uint64_t>;  // (index, term)
+    struct Chain {
+        std::uint64_t hash = 0;
+        raft::NodeId by;      // the first node that held it (its proposer)
+        bool pinned = false;  // synced, sent, or held by another node
+    };
+    // Marks an entry as possibly seen beyond its proposer's memory.
+    void pin(const Key& key);
+
+    std::map<Key, Chain> chains_;
+    std::map<raft::NodeId, std::set<Key>> unpinned_;      // by proposer
     std::vector<Known> committed_{Known{.known = true}};  // [0] is the empty prefix
     std::vector<Known> applied_{Known{.known = true}};
     std::map<raft::Index, std::uint64_t> images_;  // snapshot image hash by index

@@ -57,9 +57,10 @@ volatile std::sig_atomic_t g_in_run = 0;
 std::uint64_t g_seed = 0;
 int g_nodes = 0;
 bool g_replica = false;
+bool g_membership = false;
 
 std::string replay_command(std::uint64_t seed) {
-    const char* mode = g_replica ? " --replica" : "";
+    const char* mode = g_membership ? " --replica --membership" : g_replica ? " --replica" : "";
     return g_nodes > 0 ? fmt::format("build/raftkv-sim{} --seed {} --nodes {}", mode, seed, g_nodes)
                        : fmt::format("build/raftkv-sim{} --seed {}", mode, seed);
 }
@@ -110,8 +111,8 @@ RunSummary run_one(std::uint64_t seed, bool trace) {
     g_in_run = 1;
     RunSummary s;
     if (g_replica) {
-        const ReplicaRunResult r = raftkv::sim::run_replica_random(
-            ReplicaRunOptions{.seed = seed, .nodes = g_nodes, .trace_sink = sink});
+        const ReplicaRunResult r = raftkv::sim::run_replica_random(ReplicaRunOptions{
+            .seed = seed, .nodes = g_nodes, .membership = g_membership, .trace_sink = sink});
         s = RunSummary{r.ok,
                        r.failure,
                        r.config,
@@ -204,6 +205,9 @@ int main(int argc, char** argv) {
     CLI::Option* replica_opt = app.add_flag(
         "--replica", g_replica,
         "Simulate clusters of server::Replicas (real kv state machine, real commands)");
+    app.add_flag("--membership", g_membership,
+                 "With --replica: RAFT TRANSFER-LEADER and REMOVENODE under faults")
+        ->needs(replica_opt);
     CLI::Option* history_opt =
         app.add_option("--check-history", history_path,
                        "Check this client history file (docs/history_format.md) for "
