@@ -23,8 +23,9 @@ namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
-// Bounds the join request's connect and each of its reads and writes.
-constexpr auto kJoinRequestTimeout = std::chrono::milliseconds(2000);
+// Bounds the join request's connect and each of its reads and writes (the
+// replica bounds the whole request: kJoinRequestTimeout).
+constexpr auto kJoinIoTimeout = std::chrono::milliseconds(2000);
 
 // Takes an exclusive lock on DATA_DIR/LOCK so that two servers never share
 // one data directory. The lock dies with the process.
@@ -320,14 +321,13 @@ void Server::send_join_request(JoinRequest request) {
     if (join_thread_.joinable()) join_thread_.join();
     join_thread_ = std::thread([this, request = std::move(request)] {
         Result<resp::Reply> reply = [&]() -> Result<resp::Reply> {
-            auto conn =
-                client::Connection::connect(request.host, request.port, kJoinRequestTimeout);
+            auto conn = client::Connection::connect(request.host, request.port, kJoinIoTimeout);
             if (!conn) return conn.error();
             // The client follows -MOVED to the leader.
             return conn->call(request.args);
         }();
-        asio::post(io_, [this, reply = std::move(reply)]() mutable {
-            replica_->on_join_reply(std::move(reply), now());
+        asio::post(io_, [this, seq = request.seq, reply = std::move(reply)]() mutable {
+            replica_->on_join_reply(seq, std::move(reply), now());
         });
     });
 }
