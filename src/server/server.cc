@@ -437,7 +437,12 @@ void Server::on_signal() {
 }
 
 void Server::begin_shutdown(Status exit_status) {
-    if (is_shutting_down_) return;
+    if (is_shutting_down_) {
+        // A failure during a shutdown already under way (the disk failed
+        // after SIGTERM) must still make the exit status: it used to exit 0.
+        if (!exit_status.is_ok() && exit_status_.is_ok()) exit_status_ = std::move(exit_status);
+        return;
+    }
     is_shutting_down_ = true;
     exit_status_ = std::move(exit_status);
     shutdown_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;

@@ -97,6 +97,8 @@ private:
 
     void accept_next();
     void on_signal();
+    // Starts the shutdown; once one is under way, only records a failure as
+    // the exit status (if none was recorded yet).
     void begin_shutdown(Status exit_status);
     // No join thread posts to the loop from now on. Idempotent.
     void close_join_channel();
