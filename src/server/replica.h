@@ -67,6 +67,11 @@ inline constexpr auto kJoinPatienceFirst = std::chrono::seconds(30);
 inline constexpr auto kJoinPatienceLater = std::chrono::seconds(2);
 // Between two attempts of one join (a refused connection, -TRYAGAIN).
 inline constexpr auto kJoinAttemptDelay = std::chrono::milliseconds(200);
+// A join request with no reply this long after it was sent counts as a failed
+// attempt (the host's request may hang: name resolution is unbounded, and each
+// of up to six hops may take its connect, write and read timeouts); a reply
+// that comes later is ignored.
+inline constexpr auto kJoinRequestTimeout = std::chrono::seconds(15);
 
 // --join's target.
 struct JoinTarget {
@@ -134,8 +139,10 @@ public:
     void pump(Now now);
     // HostPort::retry_persist_after's delay passed.
     void retry_persist(Now now);
-    // The reply to the last JoinRequest, or why there was none.
-    void on_join_reply(Result<resp::Reply> reply, Now now);
+    // The reply to the JoinRequest numbered `seq`, or why there was none.
+    // Ignored unless `seq` is the request out now (a late reply to an
+    // attempt already given up on tick).
+    void on_join_reply(std::uint64_t seq, Result<resp::Reply> reply, Now now);
 
     // ---- shutdown ----
     // The server is stopping. With `hand_over`, a leader hands its
@@ -197,6 +204,9 @@ private:
         bool is_first = true;  // at start: giving up stops the server
         std::chrono::milliseconds give_up_at{0};
         std::optional<std::chrono::milliseconds> next_at;  // unset: a request is out
+        // While a request is out: when it was sent; it counts as failed at
+        // sent_at + kJoinRequestTimeout.
+        std::chrono::milliseconds sent_at{0};
         std::string last_error;
     };
 
@@ -265,8 +275,12 @@ private:
     // Proposes a command of the server's own (no client waits for it).
     raft::Proposal propose_internal(std::vector<std::string> args);
     void start_join(bool is_first, Now now);
-    void send_join_request();
-    // A join attempt failed with `error`: try again shortly, or give up.
+    void send_join_request(Now now);
+    // A leader's log or a leader reached us: the join is done, whatever
+    // became of our requests.
+    bool has_joined() const;
+    // A join attempt failed with `error`: try again shortly, or give up;
+    // nothing if we have joined meanwhile.
     void join_attempt_failed(std::string error, Now now);
     void continue_join(Now now);
     void transfer_leadership_before_stop(Now now);
@@ -284,6 +298,8 @@ private:
     // leader reaches us.
     std::optional<JoinAttempt> join_;
     std::optional<std::chrono::milliseconds> join_retry_at_;
+    // The number of the last JoinRequest sent; only grows.
+    std::uint64_t join_seq_ = 0;
     std::vector<NodeAddress> known_peers_;
     std::map<raft::NodeId, NodeAddress> join_addresses_;  // told by the leader at --join
     bool persisting_ = false;

@@ -123,9 +123,15 @@ raft::Proposal Replica::propose_internal(std::vector<std::string> args) {
 // --join: a fresh server asks the cluster at options_.join to add it (RAFT
 // ADDNODE, which any server redirects to the leader), one request at a time,
 // kJoinAttemptDelay apart, for kJoinPatienceFirst; failing that, the server
-// stops. Once a leader answered, the leader may still lose its place before
-// the addition commits: unless a leader's log reached us within
-// kJoinRetryDelay, we ask again (for kJoinPatienceLater, then wait again).
+// stops. A request unanswered for kJoinRequestTimeout counts as a failed
+// attempt; requests are numbered, so a late reply to one is ignored. Once a
+// leader answered, the leader may still lose its place before the addition
+// commits: unless a leader's log reached us within kJoinRetryDelay, we ask
+// again (for kJoinPatienceLater, then wait again).
+//
+// Whatever our requests' fate, a leader's log or heartbeat reaching us means
+// we are in (has_joined): the addition committed even if its reply was lost.
+// Then the join ends quietly; it never stops a server that is a member.
 
 void Replica::start_join(bool is_first, Now now) {
     join_ = JoinAttempt{
@@ -133,14 +139,17 @@ void Replica::start_join(bool is_first, Now now) {
         .give_up_at = now.steady + (is_first ? std::chrono::milliseconds(kJoinPatienceFirst)
                                              : std::chrono::milliseconds(kJoinPatienceLater)),
     };
-    send_join_request();
+    send_join_request(now);
 }
 
-void Replica::send_join_request() {
+void Replica::send_join_request(Now now) {
     RAFTKV_ASSERT(join_.has_value(), "a join request without a join");
     join_->next_at.reset();
+    join_->sent_at = now.steady;
+    ++join_seq_;
     const NodeAddress& self = options_.self;
     ports_.host->send_join_request(JoinRequest{
+        .seq = join_seq_,
         .host = options_.join->host,
         .port = options_.join->port,
         .args = {"RAFT", "ADDNODE", std::to_string(self.id.value),
@@ -148,8 +157,21 @@ void Replica::send_join_request() {
     });
 }
 
-void Replica::on_join_reply(Result<resp::Reply> reply, Now now) {
+bool Replica::has_joined() const {
+    return node_->log().last_index() > raft::Index(0) || node_->leader() != raft::NodeId(0);
+}
+
+void Replica::on_join_reply(std::uint64_t seq, Result<resp::Reply> reply, Now now) {
     if (!join_ || join_->next_at) return;  // no request is out
+    if (seq != join_seq_) return;          // a late reply to an attempt timed out
+    if (has_joined()) {
+        // Issue: a lost ADDNODE reply followed by failed retries used to stop
+        // a server the leader had already added.
+        spdlog::info("joined the cluster through {} (a leader reached us)",
+                     options_.join->to_string());
+        join_.reset();
+        return;
+    }
     if (!reply) {
         join_attempt_failed(reply.error().to_string(), now);
         return;
@@ -197,6 +219,13 @@ void Replica::on_join_reply(Result<resp::Reply> reply, Now now) {
 }
 
 void Replica::join_attempt_failed(std::string error, Now now) {
+    RAFTKV_ASSERT(join_.has_value(), "a failed join attempt without a join");
+    if (has_joined()) {
+        spdlog::info("joined the cluster through {} (a leader reached us; last attempt: {})",
+                     options_.join->to_string(), error);
+        join_.reset();
+        return;
+    }
     join_->last_error = std::move(error);
     if (now.steady < join_->give_up_at) {
         join_->next_at = now.steady + kJoinAttemptDelay;
@@ -218,14 +247,21 @@ void Replica::join_attempt_failed(std::string error, Now now) {
 }
 
 // From every tick: sends the next attempt of a join when its delay passed,
-// and asks again when no leader reached us kJoinRetryDelay after a join.
+// gives up on a request unanswered for kJoinRequestTimeout, and asks again
+// when no leader reached us kJoinRetryDelay after a join.
 void Replica::continue_join(Now now) {
-    if (join_ && join_->next_at && now.steady >= *join_->next_at) send_join_request();
+    if (join_ && join_->next_at && now.steady >= *join_->next_at) {
+        send_join_request(now);
+    } else if (join_ && !join_->next_at && now.steady - join_->sent_at >= kJoinRequestTimeout) {
+        join_attempt_failed(
+            fmt::format(
+                "no reply in {} s",
+                std::chrono::duration_cast<std::chrono::seconds>(kJoinRequestTimeout).count()),
+            now);
+    }
     if (join_retry_at_ && now.steady >= *join_retry_at_) {
         join_retry_at_.reset();
-        if (node_->log().last_index() == raft::Index(0) && node_->leader() == raft::NodeId(0)) {
-            start_join(/*is_first=*/false, now);
-        }
+        if (!has_joined()) start_join(/*is_first=*/false, now);
         // Otherwise a leader reached us: we are in.
     }
 }

@@ -123,8 +123,11 @@ public:
 };
 
 // "Send RAFT ADDNODE ... to HOST:PORT", following -MOVED redirects; the
-// reply (or the transport's error) comes back through Replica::on_join_reply.
+// reply (or the transport's error) comes back through Replica::on_join_reply
+// with `seq`. The host may drop a request it cannot finish (at shutdown):
+// the replica gives up on it after kJoinRequestTimeout.
 struct JoinRequest {
+    std::uint64_t seq = 0;
     std::string host;
     std::uint16_t port = 0;
     std::vector<std::string> args;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csignal>
 #include <random>
+#include <thread>
 
 #include "client/connection.h"
 #include "raft/membership.h"
@@ -23,8 +24,9 @@ namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
-// Bounds the join request's connect and each of its reads and writes.
-constexpr auto kJoinRequestTimeout = std::chrono::milliseconds(2000);
+// Bounds the join request's connect and each of its reads and writes (the
+// replica bounds the whole request: kJoinRequestTimeout).
+constexpr auto kJoinIoTimeout = std::chrono::milliseconds(2000);
 
 // Takes an exclusive lock on DATA_DIR/LOCK so that two servers never share
 // one data directory. The lock dies with the process.
@@ -62,7 +64,7 @@ Server::Server(ServerConfig config, NodeAddress self)
 }
 
 Server::~Server() {
-    if (join_thread_.joinable()) join_thread_.join();
+    close_join_channel();
     if (raft_disk_) raft_disk_->stop();
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -239,9 +241,13 @@ Status Server::run() {
     schedule_tick();
     accept_next();
     io_.run();
+    // From here a signal has its default effect (it ends the process) rather
+    // than waking a loop that no longer runs.
+    asio::error_code ignored;
+    signals_.clear(ignored);
+    close_join_channel();
     if (peers_) peers_->close();
     raft_disk_->stop();
-    if (join_thread_.joinable()) join_thread_.join();
     return exit_status_;
 }
 
@@ -314,22 +320,37 @@ void Server::retry_persist_after(std::chrono::milliseconds delay) {
     });
 }
 
+// A request may take long: name resolution is unbounded, and each of up to
+// six hops (-MOVED) has its connect, write and read timeouts. Neither the
+// loop nor the shutdown waits for it: the thread is detached, and the
+// replica gives up on a request after kJoinRequestTimeout (a later request
+// may then run beside it; its late reply is ignored by sequence number).
+//
+// Lifetime rule: the thread owns its copy of the request and shares the
+// channel; it touches io_ (and, through the posted handler, this) only under
+// the channel's mutex while the channel is open. The server closes the
+// channel under that mutex once its loop ended, before io_ and the replica
+// are destroyed, so a posted handler either runs on the loop or is dropped
+// with io_, and a thread still running afterwards touches nothing of ours.
 void Server::send_join_request(JoinRequest request) {
-    // The previous request's thread has posted its reply (the replica sends
-    // one request at a time), so this join returns at once.
-    if (join_thread_.joinable()) join_thread_.join();
-    join_thread_ = std::thread([this, request = std::move(request)] {
+    std::thread([this, channel = join_channel_, request = std::move(request)] {
         Result<resp::Reply> reply = [&]() -> Result<resp::Reply> {
-            auto conn =
-                client::Connection::connect(request.host, request.port, kJoinRequestTimeout);
+            auto conn = client::Connection::connect(request.host, request.port, kJoinIoTimeout);
             if (!conn) return conn.error();
             // The client follows -MOVED to the leader.
             return conn->call(request.args);
         }();
-        asio::post(io_, [this, reply = std::move(reply)]() mutable {
-            replica_->on_join_reply(std::move(reply), now());
+        const std::lock_guard lock(channel->mutex);
+        if (channel->closed) return;
+        asio::post(io_, [this, seq = request.seq, reply = std::move(reply)]() mutable {
+            replica_->on_join_reply(seq, std::move(reply), now());
         });
-    });
+    }).detach();
+}
+
+void Server::close_join_channel() {
+    const std::lock_guard lock(join_channel_->mutex);
+    join_channel_->closed = true;
 }
 
 void Server::stop(Status why) { begin_shutdown(std::move(why)); }
@@ -416,7 +437,12 @@ void Server::on_signal() {
 }
 
 void Server::begin_shutdown(Status exit_status) {
-    if (is_shutting_down_) return;
+    if (is_shutting_down_) {
+        // A failure during a shutdown already under way (the disk failed
+        // after SIGTERM) must still make the exit status: it used to exit 0.
+        if (!exit_status.is_ok() && exit_status_.is_ok()) exit_status_ = std::move(exit_status);
+        return;
+    }
     is_shutting_down_ = true;
     exit_status_ = std::move(exit_status);
     shutdown_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;

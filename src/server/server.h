@@ -13,15 +13,16 @@
 // SIGINT/SIGTERM or a failed disk.
 //
 // Not thread-safe: everything runs on the event loop thread except the
-// RaftDisk's own thread and the join request's short-lived thread.
+// RaftDisk's own thread and the join requests' detached threads (each talks
+// to the server only through a JoinChannel; see send_join_request).
 #pragma once
 
 #include <asio.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -77,6 +78,17 @@ private:
         net::PeerTransport* peers_;
     };
 
+    // What a join request's thread shares with the server: the thread may
+    // outlive the server's loop (a request can take long, see
+    // send_join_request), so it posts its reply only under `mutex` while
+    // `closed` is false, and the server sets `closed` (close_join_channel)
+    // before its loop and io_context go. Owned jointly by the server and
+    // every join thread.
+    struct JoinChannel {
+        std::mutex mutex;
+        bool closed = false;  // guarded by mutex; only goes from false to true
+    };
+
     Server(ServerConfig config, NodeAddress self);
     Status recover();
     Status bind();
@@ -85,7 +97,11 @@ private:
 
     void accept_next();
     void on_signal();
+    // Starts the shutdown; once one is under way, only records a failure as
+    // the exit status (if none was recorded yet).
     void begin_shutdown(Status exit_status);
+    // No join thread posts to the loop from now on. Idempotent.
+    void close_join_channel();
     void schedule_tick();
 
     // ClientPort.
@@ -99,8 +115,9 @@ private:
     // HostPort.
     void post_pump() override;
     void retry_persist_after(std::chrono::milliseconds delay) override;
-    // Runs the request on a short-lived thread (client::Connection follows
-    // -MOVED), then hands the reply to the replica on the loop.
+    // Runs the request on a detached thread (client::Connection follows
+    // -MOVED), then hands the reply to the replica on the loop, unless the
+    // loop is gone by then (the reply is dropped).
     void send_join_request(JoinRequest request) override;
     void stop(Status why) override;
     void check_shutdown_done() override;
@@ -129,7 +146,7 @@ private:
     std::unique_ptr<Disk> disk_;
     std::unique_ptr<PeerOutbox> outbox_;
     std::unique_ptr<Replica> replica_;
-    std::thread join_thread_;
+    std::shared_ptr<JoinChannel> join_channel_ = std::make_shared<JoinChannel>();
 
     std::uint64_t next_client_id_ = 1;
     std::unordered_map<std::uint64_t, std::shared_ptr<net::ClientConnection>> connections_;

@@ -464,3 +464,59 @@ def test_the_founding_configuration_is_recorded_and_wins_over_flags(make_cluster
     leader = c.leader(timeout=15)
     assert leader.client().get("k") == b"v"
     assert "voters=[1 2 3]" in leader.raft_info()["raft_voters"]
+
+
+class _SlowRedirector:
+    """A fake cluster member that answers every request, after `delay_s`, with
+    -MOVED to itself: a join request through it takes several seconds."""
+
+    def __init__(self, delay_s):
+        import socket
+        self.delay_s = delay_s
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with contextlib.suppress(OSError), conn:
+            conn.recv(4096)
+            time.sleep(self.delay_s)
+            conn.sendall(f"-MOVED 0 127.0.0.1:{self.port}\r\n".encode())
+            conn.recv(4096)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_joiner_stops_at_once_while_its_join_request_hangs(tmp_path):
+    """SIGTERM while a join request is out must not wait for it (it could
+    take 6 hops x 2 s here, unbounded with a slow name server)."""
+    fake = _SlowRedirector(delay_s=1.5)
+    port = free_port()
+    node = Node(2, f"2=127.0.0.1:{port}", tmp_path / "node2" / "data", port,
+                extra_args=["--join", f"127.0.0.1:{fake.port}"])
+    os.makedirs(os.path.dirname(node.data_dir), exist_ok=True)
+    try:
+        node.start()
+        wait_for(lambda: fake.connections >= 1, 10, "the join request")
+        started = time.monotonic()
+        assert node.stop(timeout=15) == 0, node.read_log()
+        assert time.monotonic() - started < 3.0, node.read_log()
+    finally:
+        if node.proc and node.proc.poll() is None:
+            node.proc.kill()
+            node.proc.wait()
+        fake.close()

@@ -72,3 +72,28 @@ def test_a_read_right_after_a_restart_on_a_slow_disk_sees_every_write(make_serve
     monkeypatch.delenv("LD_PRELOAD")
     assert server.client().get("k19") == b"19"
     assert server.client().get("k0") == b"0"
+
+
+def test_a_failed_fsync_during_a_signalled_stop_exits_with_an_error(make_server, tmp_path,
+                                                                   monkeypatch):
+    """SIGTERM starts a clean stop that waits for the write in flight; its
+    fsync then fails: the exit status must say so (it used to be 0)."""
+    import signal
+    import socket
+    import time
+    assert FAULT_LIB and os.path.exists(FAULT_LIB), "run through ctest, which builds fsync_fault"
+    trigger = tmp_path / "FAIL_FSYNC"
+    monkeypatch.setenv("LD_PRELOAD", FAULT_LIB)
+    monkeypatch.setenv("RAFTKV_FAIL_FSYNC", str(trigger))
+    monkeypatch.setenv("RAFTKV_SLOW_FSYNC_MS", "500")
+    monkeypatch.setenv("ASAN_OPTIONS", "verify_asan_link_order=0")
+    server = make_server().start()
+    monkeypatch.delenv("LD_PRELOAD")
+    assert server.client().set("a", "1")
+    trigger.touch()
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n")
+        time.sleep(0.1)  # the write's fsync is sleeping now
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=20) == 1, server.read_log()
+    assert "fdatasync" in server.read_log()

@@ -189,6 +189,20 @@ public:
         settle();
     }
 
+    // Starts a fresh server `id` that asks `target` to add it (--join).
+    void add_joiner(int id, JoinTarget target) {
+        ReplicaOptions options{.self = address(id),
+                               .cluster = {address(id)},
+                               .join = std::move(target),
+                               .tick_ms = kTickMs,
+                               .seed = static_cast<std::uint64_t>(id)};
+        auto [it, inserted] = members_.emplace(
+            id, std::make_unique<Member>(&net_, std::move(options), raft::Membership{}));
+        ASSERT_TRUE(inserted);
+        it->second->replica->start(now_);
+        settle();
+    }
+
     Member& operator[](int id) { return *members_.at(id); }
     Replica& replica(int id) { return *members_.at(id)->replica; }
     Now now() const { return now_; }
@@ -370,18 +384,20 @@ TEST(Replica, JoinRequestIsSentAndRetriedAfterItsDelay) {
     EXPECT_EQ(m.host.join_requests[0].args,
               (std::vector<std::string>{"RAFT", "ADDNODE", "1", "127.0.0.1:7001@17001"}));
     // A refused connection: asked again kJoinAttemptDelay later, not before.
-    c.replica(1).on_join_reply(Status::error(Code::kIoError, "connection refused"), c.now());
+    EXPECT_EQ(m.host.join_requests[0].seq, 1u);
+    c.replica(1).on_join_reply(1, Status::error(Code::kIoError, "connection refused"), c.now());
     c.tick(static_cast<int>(kJoinAttemptDelay / std::chrono::milliseconds(kTickMs)) - 1);
     EXPECT_EQ(m.host.join_requests.size(), 1u);
     c.tick();
     ASSERT_EQ(m.host.join_requests.size(), 2u);
+    EXPECT_EQ(m.host.join_requests[1].seq, 2u);
     // The leader answers with the members: they become the peers.
     resp::Reply members{.type = resp::Reply::Type::kArray};
     members.elements.push_back(
         resp::Reply{.type = resp::Reply::Type::kBulk, .str = "2=127.0.0.1:7002@17002"});
     members.elements.push_back(
         resp::Reply{.type = resp::Reply::Type::kBulk, .str = "1=127.0.0.1:7001@17001"});
-    c.replica(1).on_join_reply(members, c.now());
+    c.replica(1).on_join_reply(2, members, c.now());
     EXPECT_EQ(m.outbox.peers_, (std::vector<NodeAddress>{address(2)}));
     // No leader reached us within kJoinRetryDelay: ask again.
     c.tick(static_cast<int>(kJoinRetryDelay / std::chrono::milliseconds(kTickMs)) - 1);
@@ -394,10 +410,69 @@ TEST(Replica, JoinRequestIsSentAndRetriedAfterItsDelay) {
 TEST(Replica, FirstJoinRefusedStopsTheServer) {
     Cluster c(1, JoinTarget{.host = "127.0.0.1", .port = 7009});
     c.replica(1).on_join_reply(
-        resp::Reply{.type = resp::Reply::Type::kError, .str = "ERR cannot add node 1: x"}, c.now());
+        1, resp::Reply{.type = resp::Reply::Type::kError, .str = "ERR cannot add node 1: x"},
+        c.now());
     ASSERT_TRUE(c[1].host.stopped.has_value());
     EXPECT_NE(c[1].host.stopped->to_string().find("joining through 127.0.0.1:7009"),
               std::string::npos);
+}
+
+int ticks_in(std::chrono::milliseconds d) {
+    return static_cast<int>(d / std::chrono::milliseconds(kTickMs));
+}
+
+TEST(Replica, JoinRequestWithNoReplyTimesOutAndALateReplyIsIgnored) {
+    Cluster c(1, JoinTarget{.host = "127.0.0.1", .port = 7009});
+    Member& m = c[1];
+    ASSERT_EQ(m.host.join_requests.size(), 1u);
+    // The request hangs: it counts as failed kJoinRequestTimeout after it
+    // was sent, and the next attempt goes kJoinAttemptDelay later.
+    c.tick(ticks_in(kJoinRequestTimeout) - 1);
+    EXPECT_EQ(m.host.join_requests.size(), 1u);
+    c.tick(1 + ticks_in(kJoinAttemptDelay));
+    ASSERT_EQ(m.host.join_requests.size(), 2u);
+    EXPECT_EQ(m.host.join_requests[1].seq, 2u);
+    // The first request's reply comes at last: not the request out now.
+    resp::Reply members{.type = resp::Reply::Type::kArray};
+    members.elements.push_back(
+        resp::Reply{.type = resp::Reply::Type::kBulk, .str = "2=127.0.0.1:7002@17002"});
+    c.replica(1).on_join_reply(1, members, c.now());
+    EXPECT_TRUE(m.outbox.peers_.empty());
+    c.replica(1).on_join_reply(1, Status::error(Code::kIoError, "connection reset"), c.now());
+    c.tick(ticks_in(kJoinAttemptDelay));
+    EXPECT_EQ(m.host.join_requests.size(), 2u) << "the late failure started no attempt";
+    // The second one hangs too, past kJoinPatienceFirst: the server gives up.
+    EXPECT_FALSE(m.host.stopped.has_value());
+    c.tick(ticks_in(kJoinRequestTimeout));
+    ASSERT_TRUE(m.host.stopped.has_value());
+    EXPECT_NE(m.host.stopped->to_string().find("no reply in 15 s"), std::string::npos)
+        << m.host.stopped->to_string();
+}
+
+TEST(Replica, FailedJoinAttemptsDoNotStopAServerALeaderReached) {
+    Cluster c(1);
+    ASSERT_EQ(c.elect(), 1);
+    c.add_joiner(2, JoinTarget{.host = "127.0.0.1", .port = 7001});
+    Member& joiner = c[2];
+    ASSERT_EQ(joiner.host.join_requests.size(), 1u);
+    // The leader adds it (as the joiner's request asked), but the reply is
+    // lost: the leader's append reaches the joiner while its request is out.
+    const ReplyTarget add = c.request(1, 7, {"RAFT", "ADDNODE", "2", "127.0.0.1:7002@17002"});
+    EXPECT_EQ(c[1].clients.reply(add).substr(0, 1), "*") << c[1].clients.reply(add);
+    c.tick(2);
+    ASSERT_GT(c.replica(2).node().log().last_index(), raft::Index(0));
+    // Every attempt fails from now on, past kJoinPatienceFirst.
+    std::size_t answered = 0;
+    for (int i = 0; i < ticks_in(kJoinPatienceFirst) + 20; ++i) {
+        while (answered < joiner.host.join_requests.size()) {
+            c.replica(2).on_join_reply(joiner.host.join_requests[answered++].seq,
+                                       Status::error(Code::kIoError, "connection reset"), c.now());
+        }
+        c.tick();
+    }
+    EXPECT_FALSE(joiner.host.stopped.has_value()) << joiner.host.stopped->to_string();
+    EXPECT_EQ(joiner.host.join_requests.size(), 1u) << "a member asks no more";
+    EXPECT_EQ(c.replica(2).node().leader(), NodeId(1));
 }
 
 TEST(Replica, ShutdownHandsLeadershipToTheMostUpToDateVoter) {
