@@ -451,7 +451,7 @@ void ReplicaCluster::deliver_joins() {
         if (m.answer) {
             Node& j = node(m.joiner);
             if (!j.replica || j.incarnation != m.incarnation) continue;
-            j.replica->on_join_reply(std::move(*m.answer), j.now());
+            j.replica->on_join_reply(m.seq, std::move(*m.answer), j.now());
             after_input(j);
             continue;
         }

@@ -156,6 +156,7 @@ void ReplicaCluster::Node::send_join_request(server::JoinRequest request) {
     cluster->send_join(JoinMessage{.joiner = id,
                                    .incarnation = incarnation,
                                    .to = NodeId(to),
+                                   .seq = request.seq,
                                    .args = std::move(request.args)});
 }
 

@@ -217,6 +217,7 @@ private:
         NodeId joiner;
         std::uint64_t incarnation = 0;
         NodeId to;
+        std::uint64_t seq = 0;  // the replica's request number (JoinRequest::seq)
         std::vector<std::string> args;
         std::optional<Result<resp::Reply>> answer;
         int redirects = 0;
