@@ -51,7 +51,8 @@ void Replica::start(Now now) {
     if (members.voters.size() == 1 && members.voters.contains(options_.self.id)) {
         node_->campaign_now();
     }
-    if (options_.join && is_fresh_) start_join(/*is_first=*/true, now);
+    // A fresh server that cannot join stops; one with data asks until it is in.
+    if (options_.join && !has_joined()) start_join(/*is_first=*/is_fresh_, now);
     schedule_pump();
 }
 

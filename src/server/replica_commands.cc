@@ -267,8 +267,12 @@ std::optional<raft::NodeId> parse_node_id(const std::string& arg) {
 }
 
 // The refusal prefix for a membership change: TRYAGAIN when waiting helps.
+// A refusal that passes by itself (a change pending, a transfer under way)
+// is -TRYAGAIN, so that a joining server asks again instead of giving up.
 std::string_view refusal_prefix(raft::Refusal r) {
-    return r == raft::Refusal::kConfigChangePending ? "TRYAGAIN" : "ERR";
+    return r == raft::Refusal::kConfigChangePending || r == raft::Refusal::kTransferring
+               ? "TRYAGAIN"
+               : "ERR";
 }
 
 }  // namespace

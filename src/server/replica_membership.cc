@@ -129,9 +129,16 @@ raft::Proposal Replica::propose_internal(std::vector<std::string> args) {
 // commits: unless a leader's log reached us within kJoinRetryDelay, we ask
 // again (for kJoinPatienceLater, then wait again).
 //
-// Whatever our requests' fate, a leader's log or heartbeat reaching us means
-// we are in (has_joined): the addition committed even if its reply was lost.
-// Then the join ends quietly; it never stops a server that is a member.
+// We are in (has_joined) once a configuration that holds us is committed, as
+// far as we know (our commit index covers it), whatever our requests' fate:
+// the addition may have committed though its reply was lost. Then the join
+// ends quietly; it never stops a server that is a member. A leader's log
+// reaching us is not enough: that leader may lose its place before our
+// addition commits, and a server nobody has in its configuration is never
+// contacted again (found by the replica simulation, seed 486). So a server
+// started with --join that is not in a committed configuration asks, also
+// after a restart, and also if it was removed: remove --join (or wipe the
+// data) to keep a removed server out.
 
 void Replica::start_join(bool is_first, Now now) {
     join_ = JoinAttempt{
@@ -158,7 +165,7 @@ void Replica::send_join_request(Now now) {
 }
 
 bool Replica::has_joined() const {
-    return node_->log().last_index() > raft::Index(0) || node_->leader() != raft::NodeId(0);
+    return node_->membership_at(node_->log().committed()).contains(options_.self.id);
 }
 
 void Replica::on_join_reply(std::uint64_t seq, Result<resp::Reply> reply, Now now) {
