@@ -241,10 +241,10 @@ Status Server::run() {
     schedule_tick();
     accept_next();
     io_.run();
-    // From here a signal has its default effect (it ends the process) rather
-    // than waking a loop that no longer runs.
-    asio::error_code ignored;
-    signals_.clear(ignored);
+    // The handlers stay installed until the process exits: a signal now (a
+    // second Ctrl-C while the last jobs are written) is ignored rather than
+    // killing the process before the WAL is closed. Nothing here waits on
+    // anything unbounded: the join thread is detached (close_join_channel).
     close_join_channel();
     if (peers_) peers_->close();
     raft_disk_->stop();
