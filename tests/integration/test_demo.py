@@ -241,9 +241,20 @@ def test_nodes_do_not_outlive_a_killed_demo(make_demo):
 
 
 def test_port_in_use_is_refused_before_anything_starts(tmp_path):
-    port = free_base_port(1)
     with socket.socket() as busy:
-        busy.bind(("127.0.0.1", port))
+        # SO_REUSEADDR as the server uses it: a connection of an earlier test
+        # in TIME_WAIT on the drawn port must not fail the bind. Someone else
+        # may still take the port between the draw and the bind; draw again.
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for _ in range(20):
+            port = free_base_port(1)
+            try:
+                busy.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                continue
+        else:
+            raise AssertionError("no port could be held")
         busy.listen()
         res = subprocess.run([RAFTKV, "demo", "--nodes", "1", "--dir", str(tmp_path / "d"),
                               "--port", str(port)], capture_output=True, timeout=20,
