@@ -9,6 +9,8 @@
 // redirect followed), -CLUSTERDOWN, -TRYAGAIN and "write not applied" are
 // failed; -UNCERTAIN, a timeout, or the server crashing before it answered
 // is unknown. Any other reply fails the run: it is a reply no client expects.
+// A session client's write (replica_cluster.h, "Sessions") is sent again
+// after a doubt instead of ending unknown.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -26,6 +28,9 @@ using raft::NodeId;
 constexpr int kRedirectsMax = 3;
 // Values kept per key for recent_values().
 constexpr std::size_t kRecentValuesMax = 8;
+// A session client gives up on an attempt unanswered this long and sends
+// the same (id, seq) again elsewhere.
+constexpr SimTime kSessionAttemptTicks = 40;
 
 namespace {
 
@@ -127,6 +132,7 @@ ClientOpId ReplicaCluster::start_op(Operation rec, std::optional<std::string> if
     op->rec.call_time = static_cast<std::int64_t>(now_);
     op->ifeq = std::move(ifeq);
     op->deadline = now_ + static_cast<SimTime>(options_.client_timeout_ticks) * kTickTime;
+    op->session = options_.sessions && op->rec.client % 2 == 1 && op->rec.kind != OpKind::kGet;
     ClientOp& ref = *op;
     ops_.push_back(std::move(op));
     busy_clients_.emplace(ref.rec.client, ref.id);
@@ -168,16 +174,51 @@ std::vector<std::string> ReplicaCluster::next_attempt_args(ClientOp& op) {
     return {};
 }
 
+// A session write: SESSION REGISTER while the client has no session, then
+// the same SESSION RUN <id> <seq> <command> on every attempt.
+std::vector<std::string> ReplicaCluster::attempt_args(ClientOp& op) {
+    if (!op.session) return next_attempt_args(op);
+    auto s = sessions_.find(op.rec.client);
+    op.registering = s == sessions_.end();
+    if (op.registering) return {"SESSION", "REGISTER"};
+    if (op.run_args.empty()) {
+        auto& [id, last_seq] = s->second;
+        op.run_args = {"SESSION", "RUN", std::to_string(id), std::to_string(++last_seq)};
+        for (std::string& arg : next_attempt_args(op)) op.run_args.push_back(std::move(arg));
+    }
+    return op.run_args;
+}
+
 void ReplicaCluster::send_attempt(ClientOp& op, NodeId to) {
     auto a = std::make_unique<Attempt>();
     a->op = op.id;
-    a->args = next_attempt_args(op);
-    if (op.rec.kind != OpKind::kGet) a->tag = a->args[2];
+    a->args = attempt_args(op);
+    // The written value, increment or extra key: args[2] of the command.
+    if (op.rec.kind != OpKind::kGet && !op.registering) a->tag = a->args[op.session ? 6 : 2];
     a->at = to;
     op.attempt = a.get();
     attempts_.push_back(std::move(a));
-    requests_.emplace(now_ + rng_.uniform(options_.client_delay_min, options_.client_delay_max),
-                      PendingRequest{.op = op.id, .to = to});
+    const SimTime arrive_at =
+        now_ + rng_.uniform(options_.client_delay_min, options_.client_delay_max);
+    op.attempt_deadline = arrive_at + kSessionAttemptTicks * kTickTime;
+    requests_.emplace(arrive_at, PendingRequest{.op = op.id, .to = to});
+}
+
+// A session write in doubt is sent again, with the same (id, seq), to any
+// server: the leader it tried may be gone.
+void ReplicaCluster::retry_session_op(ClientOp& op) {
+    RAFTKV_ASSERT(op.session && !op.done);
+    ++counters_.session_retries;
+    leader_hint_.erase(op.rec.client);
+    op.redirects = 0;
+    trace(fmt::format("c{} retries its session write", op.rec.client));
+    send_attempt(op, NodeId(rng_.uniform(1, nodes_.size())));
+}
+
+// The operation ends without a reply that says what happened: failed if no
+// attempt can have been applied, unknown otherwise.
+void ReplicaCluster::finish_in_doubt(ClientOp& op) {
+    finish_op(op, op.maybe_applied ? Outcome::kUnknown : Outcome::kFailed);
 }
 
 void ReplicaCluster::deliver_requests() {
@@ -198,6 +239,7 @@ void ReplicaCluster::arrive(ClientOp& op, NodeId to) {
         a.verdict = Attempt::Verdict::kNotApplied;
         a.reply = "connection refused";
         leader_hint_.erase(op.rec.client);
+        if (op.maybe_applied) return retry_session_op(op);
         finish_op(op, Outcome::kFailed);
         return;
     }
@@ -253,6 +295,27 @@ void ReplicaCluster::on_reply(ClientOp& op, Attempt& a, std::string_view bytes) 
                           ? "-" + r.str
                           : std::string(resp::reply_type_name(r.type)) + " " + r.str));
     const OpKind kind = op.rec.kind;
+    if (op.registering && (r.type != resp::Reply::Type::kError || !starts_with(r.str, "MOVED "))) {
+        // SESSION REGISTER: an id, and then the write itself; or an error,
+        // and the write was never sent.
+        a.verdict = Attempt::Verdict::kAnswered;
+        if (r.type == resp::Reply::Type::kInteger && r.integer > 0) {
+            sessions_[op.rec.client] = {static_cast<std::uint64_t>(r.integer), 0};
+            ++counters_.sessions_registered;
+            send_attempt(op, a.at);
+            return;
+        }
+        if (r.type == resp::Reply::Type::kError &&
+            (starts_with(r.str, "CLUSTERDOWN") || starts_with(r.str, "TRYAGAIN") ||
+             starts_with(r.str, "UNCERTAIN") || starts_with(r.str, "ERR write not applied"))) {
+            leader_hint_.erase(op.rec.client);
+            finish_in_doubt(op);
+            return;
+        }
+        fail(fmt::format("n{} answered SESSION REGISTER with an unexpected reply: {}", a.at.value,
+                         r.str));
+        return;
+    }
     if (r.type == resp::Reply::Type::kError) {
         const std::string& e = r.str;
         a.reply = e;
@@ -268,7 +331,7 @@ void ReplicaCluster::on_reply(ClientOp& op, Attempt& a, std::string_view bytes) 
             if (op.redirects++ < kRedirectsMax) {
                 send_attempt(op, *to);
             } else {
-                finish_op(op, Outcome::kFailed);
+                finish_in_doubt(op);
             }
             return;
         }
@@ -276,13 +339,24 @@ void ReplicaCluster::on_reply(ClientOp& op, Attempt& a, std::string_view bytes) 
             starts_with(e, "ERR write not applied")) {
             a.verdict = Attempt::Verdict::kNotApplied;
             leader_hint_.erase(op.rec.client);
+            // A session write in doubt keeps asking until it knows.
+            if (op.maybe_applied) return retry_session_op(op);
             finish_op(op, Outcome::kFailed);
             return;
         }
         if (starts_with(e, "UNCERTAIN")) {
             a.verdict = Attempt::Verdict::kUnknown;
             leader_hint_.erase(op.rec.client);
+            if (op.session) {
+                op.maybe_applied = true;
+                return retry_session_op(op);
+            }
             finish_op(op, Outcome::kUnknown);
+            return;
+        }
+        if (op.session && e.find("SESSIONEXPIRED") != std::string::npos) {
+            fail(fmt::format("exactly once: n{} no longer knows the session of {}: -{}", a.at.value,
+                             describe(a.args), e));
             return;
         }
         if (kind == OpKind::kIncr && (e.find("not an integer") != std::string::npos ||
@@ -348,8 +422,25 @@ void ReplicaCluster::finish_op(ClientOp& op, Outcome outcome, Reply reply) {
 // connection is closed), one still in transit is dropped and fails.
 void ReplicaCluster::expire_ops() {
     std::vector<ClientOpId> due;
+    std::vector<ClientOpId> resend;
     for (const auto& [client, id] : busy_clients_) {
-        if (ops_.at(id - 1)->deadline <= now_) due.push_back(id);
+        const ClientOp& op = *ops_.at(id - 1);
+        if (op.deadline <= now_) {
+            due.push_back(id);
+        } else if (op.session && !op.registering &&
+                   op.attempt->verdict == Attempt::Verdict::kPending &&
+                   op.attempt_deadline <= now_) {
+            resend.push_back(id);
+        }
+    }
+    for (ClientOpId id : resend) {
+        ClientOp& op = *ops_.at(id - 1);
+        Attempt& a = *op.attempt;
+        a.verdict = Attempt::Verdict::kUnknown;
+        Node& n = node(a.at);
+        if (n.replica && n.conns.erase(a.conn) > 0) n.replica->on_client_closed(a.conn);
+        op.maybe_applied = true;
+        retry_session_op(op);
     }
     for (ClientOpId id : due) {
         ClientOp& op = *ops_.at(id - 1);
@@ -358,13 +449,13 @@ void ReplicaCluster::expire_ops() {
         if (a.verdict == Attempt::Verdict::kInTransit) {
             a.verdict = Attempt::Verdict::kNotApplied;
             a.reply = "given up before it was sent";
-            finish_op(op, Outcome::kFailed);
+            finish_in_doubt(op);
             continue;
         }
         a.verdict = Attempt::Verdict::kUnknown;
         Node& n = node(a.at);
         if (n.replica && n.conns.erase(a.conn) > 0) n.replica->on_client_closed(a.conn);
-        finish_op(op, Outcome::kUnknown);
+        finish_op(op, op.registering ? Outcome::kFailed : Outcome::kUnknown);
     }
 }
 
@@ -525,7 +616,14 @@ void ReplicaCluster::lose_ops_on(Node& n) {
         ClientOp& op = *ops_.at(id - 1);
         op.attempt->verdict = Attempt::Verdict::kUnknown;
         leader_hint_.erase(op.rec.client);
-        finish_op(op, Outcome::kUnknown);
+        if (op.registering) {
+            finish_op(op, Outcome::kFailed);  // the write itself was never sent
+        } else if (op.session) {
+            op.maybe_applied = true;
+            retry_session_op(op);
+        } else {
+            finish_op(op, Outcome::kUnknown);
+        }
     }
 }
 
@@ -534,7 +632,11 @@ bool ReplicaCluster::check_replies() {
     for (const auto& a : attempts_) {
         if (a->tag.empty()) continue;
         auto applied = applied_tags_.find(a->tag);
-        if (a->verdict == Attempt::Verdict::kNotApplied && applied != applied_tags_.end()) {
+        // A session write's attempts share their tag: one refused may be
+        // followed by one applied. Checked per operation below.
+        const bool shared_tag = ops_.at(a->op - 1)->session;
+        if (a->verdict == Attempt::Verdict::kNotApplied && applied != applied_tags_.end() &&
+            !shared_tag) {
             fail(
                 fmt::format("an error reply lied: n{} answered {} with \"{}\" but it was applied "
                             "at index {}",
@@ -544,6 +646,18 @@ bool ReplicaCluster::check_replies() {
         if (a->verdict == Attempt::Verdict::kAnswered && applied == applied_tags_.end()) {
             fail(fmt::format("n{} answered {} from applying it, but no replica applied it",
                              a->at.value, describe(a->args)));
+            return false;
+        }
+    }
+    for (const auto& op : ops_) {
+        if (!op->session || !op->done || op->rec.outcome != Outcome::kFailed ||
+            op->run_args.empty()) {
+            continue;
+        }
+        if (auto applied = applied_tags_.find(op->run_args[6]); applied != applied_tags_.end()) {
+            fail(fmt::format("an error reply lied: every attempt of {} was refused as not "
+                             "applied, but it was applied at index {}",
+                             describe(op->run_args), applied->second.value));
             return false;
         }
     }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <span>
+#include <string>
 
 #include "kv/command_codec.h"
 #include "raft/message_codec.h"
@@ -177,10 +179,10 @@ void ReplicaCluster::Node::drop_volatile() {
 std::string ReplicaClusterCounters::to_string() const {
     return fmt::format(
         "ticks={} events={} messages={} faults={} (crashes={} restarts={}) disk_jobs={} "
-        "requests={} redirects={} applied={} snapshots taken={} installed={} ops ok={} "
-        "failed={} unknown={}",
+        "requests={} redirects={} sessions={} session_retries={} applied={} snapshots taken={} "
+        "installed={} ops ok={} failed={} unknown={}",
         ticks, events, messages, faults, crashes, restarts, disk_jobs, requests, redirects,
-        entries_applied, snapshots_taken, snapshots_installed, ops_ok, ops_failed, ops_unknown);
+        sessions_registered, session_retries, entries_applied, snapshots_taken, snapshots_installed, ops_ok, ops_failed, ops_unknown);
 }
 
 ReplicaCluster::ReplicaCluster(ReplicaClusterOptions options)
@@ -398,7 +400,17 @@ void ReplicaCluster::record_applied(Node& n, const raft::Entry& e) {
         fail(fmt::format("node {} applied an undecodable entry {}", n.id.value, e.index.value));
         return;
     }
-    const std::vector<std::string>& args = cmd->args;
+    std::span<const std::string> args = cmd->args;
+    if (args.size() >= 7 && server::ascii_lower(args[0]) == "session" &&
+        server::ascii_lower(args[1]) == "run") {
+        // SESSION RUN <id> <seq> <command>: only the first entry of an
+        // (id, seq) may take effect; a later one is a retry, which the
+        // state machine answers from the saved reply.
+        const std::pair<std::uint64_t, std::uint64_t> id_seq{std::stoull(args[2]),
+                                                             std::stoull(args[3])};
+        if (!session_entries_.emplace(id_seq, e.index).second) return;
+        args = args.subspan(4);
+    }
     if (args.size() < 3) return;
     const std::string name = server::ascii_lower(args[0]);
     if (name != "set" && name != "incrby" && name != "del") return;

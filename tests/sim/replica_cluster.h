@@ -34,8 +34,23 @@
 // like a client's (a delay, -MOVED followed) and the replies come back
 // through Replica::on_join_reply.
 //
-// Does not (yet): client sessions, disk-full or failed-sync faults,
-// READONLY reads.
+// Sessions (ReplicaClusterOptions::sessions): odd-numbered clients register
+// a session (SESSION REGISTER) and send each write as SESSION RUN <id>
+// <seq> <command>, with the same tag on every attempt. Such a client does
+// not give up on -UNCERTAIN, a lost connection or an attempt left
+// unanswered: it sends the same (id, seq) again, elsewhere, until a reply
+// tells it what happened or its operation's deadline passes. The checks
+// then are that only the first log entry of an (id, seq) may take effect
+// (record_applied: a later one must be answered from the saved reply,
+// which the linearizability check holds the replies and reads to: a write
+// that ran twice shows as an increment counted twice or a value coming
+// back), that a session is never unknown to the cluster (no
+// SESSIONEXPIRED: runs are far shorter than the session timeout, so one
+// would mean sessions lost across a snapshot, restart or leader change),
+// and that an operation whose every attempt was refused "not applied" was
+// not applied.
+//
+// Does not (yet): disk-full or failed-sync faults, READONLY reads.
 //
 // Everything follows from the seed and the calls made; the replicas' log
 // lines go to the trace, never to stderr. Not thread-safe.
@@ -86,6 +101,8 @@ struct ReplicaClusterOptions {
     // An operation with no final reply this many ticks after its call ends
     // unknown (or failed, if no attempt reached a server).
     int client_timeout_ticks = 100;
+    // Odd-numbered clients use exactly-once sessions (see above).
+    bool sessions = false;
     std::size_t trace_capacity = 300;
     std::function<void(std::string_view)> trace_sink;
 };
@@ -100,6 +117,8 @@ struct ReplicaClusterCounters {
     std::uint64_t disk_jobs = 0;
     std::uint64_t requests = 0;  // attempts that reached a replica
     std::uint64_t redirects = 0;
+    std::uint64_t sessions_registered = 0;
+    std::uint64_t session_retries = 0;  // an (id, seq) sent again after a doubt
     std::uint64_t entries_applied = 0;
     std::uint64_t snapshots_taken = 0;
     std::uint64_t snapshots_installed = 0;
@@ -246,6 +265,9 @@ private:
     // Clients (replica_clients.cc).
     ClientOpId start_op(Operation rec, std::optional<std::string> ifeq);
     std::vector<std::string> next_attempt_args(ClientOp& op);
+    std::vector<std::string> attempt_args(ClientOp& op);
+    void retry_session_op(ClientOp& op);
+    void finish_in_doubt(ClientOp& op);
     void send_attempt(ClientOp& op, raft::NodeId to);
     void deliver_requests();
     void arrive(ClientOp& op, raft::NodeId to);
@@ -285,6 +307,10 @@ private:
     std::vector<std::unique_ptr<Attempt>> attempts_;
     std::map<std::string, raft::Index> applied_tags_;
     std::map<raft::Index, std::string> applied_at_;  // tag of the write at an index
+    // Sessions: each client's (its id, the last sequence number used), and
+    // the first index each (id, seq) was applied at.
+    std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> sessions_;
+    std::map<std::pair<std::uint64_t, std::uint64_t>, raft::Index> session_entries_;
     std::vector<AdminRequest> admin_;                // by id - 1
     std::multimap<SimTime, JoinMessage> joins_;      // in transit
     std::vector<JoinMessage> join_waits_;            // delivered, unanswered

@@ -140,6 +140,16 @@ struct ReplicaCluster::ClientOp {
     SimTime deadline = 0;
     int redirects = 0;
     Attempt* attempt = nullptr;  // the current one
+    // Sessions (ReplicaClusterOptions::sessions): a write of a session
+    // client; the attempt in flight is its SESSION REGISTER; the SESSION RUN
+    // every attempt sends once registered; some attempt may have been
+    // applied (so the operation can no longer fail, only end unknown); when
+    // the attempt in flight is given up on and sent again.
+    bool session = false;
+    bool registering = false;
+    std::vector<std::string> run_args;
+    bool maybe_applied = false;
+    SimTime attempt_deadline = 0;
 };
 
 }  // namespace raftkv::sim

@@ -84,6 +84,7 @@ private:
         // clients see its -UNCERTAIN replies.
         co.client_timeout_ticks = static_cast<int>(uniform(100, 400));
         co.trace_sink = options_.trace_sink;
+        co.sessions = options_.sessions;
         clients_ = static_cast<int>(uniform(1, 4));
         chaos_ticks_ = static_cast<int>(uniform(300, 800));
         fault_ppm_ = static_cast<std::uint32_t>(uniform(5000, 60000));

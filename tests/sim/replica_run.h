@@ -24,7 +24,9 @@
 // take effect. Off by default, so that a seed replays the run it did.
 // A server removed for good is replaced by a fresh one under a new id that
 // joins through a member; at the end a joiner left out is started again
-// through a member that stays. Not yet: sessions, disk faults.
+// through a member that stays. With `sessions`, odd-numbered clients send
+// their writes through exactly-once sessions and retry them after a doubt
+// (replica_cluster.h). Not yet: disk faults.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +42,7 @@ struct ReplicaRunOptions {
     std::uint64_t seed = 1;
     int nodes = 0;                                     // 0: drawn from the seed
     bool membership = false;                           // TRANSFER-LEADER, REMOVENODE
+    bool sessions = false;  // odd-numbered clients use SESSION RUN (replica_cluster.h)
     std::function<void(std::string_view)> trace_sink;  // every event (--trace)
 };
 

@@ -58,9 +58,13 @@ std::uint64_t g_seed = 0;
 int g_nodes = 0;
 bool g_replica = false;
 bool g_membership = false;
+bool g_sessions = false;
 
 std::string replay_command(std::uint64_t seed) {
-    const char* mode = g_membership ? " --replica --membership" : g_replica ? " --replica" : "";
+    const std::string mode = !g_replica ? std::string()
+                                        : fmt::format(" --replica{}{}",
+                                                      g_membership ? " --membership" : "",
+                                                      g_sessions ? " --sessions" : "");
     return g_nodes > 0 ? fmt::format("build/raftkv-sim{} --seed {} --nodes {}", mode, seed, g_nodes)
                        : fmt::format("build/raftkv-sim{} --seed {}", mode, seed);
 }
@@ -112,7 +116,11 @@ RunSummary run_one(std::uint64_t seed, bool trace) {
     RunSummary s;
     if (g_replica) {
         const ReplicaRunResult r = raftkv::sim::run_replica_random(ReplicaRunOptions{
-            .seed = seed, .nodes = g_nodes, .membership = g_membership, .trace_sink = sink});
+            .seed = seed,
+            .nodes = g_nodes,
+            .membership = g_membership,
+            .sessions = g_sessions,
+            .trace_sink = sink});
         s = RunSummary{r.ok,
                        r.failure,
                        r.config,
@@ -207,6 +215,9 @@ int main(int argc, char** argv) {
         "Simulate clusters of server::Replicas (real kv state machine, real commands)");
     app.add_flag("--membership", g_membership,
                  "With --replica: RAFT TRANSFER-LEADER and REMOVENODE under faults")
+        ->needs(replica_opt);
+    app.add_flag("--sessions", g_sessions,
+                 "With --replica: odd-numbered clients write through exactly-once sessions")
         ->needs(replica_opt);
     CLI::Option* history_opt =
         app.add_option("--check-history", history_path,
