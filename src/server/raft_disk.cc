@@ -59,6 +59,18 @@ std::uint64_t RaftDisk::bytes_on_disk() const {
     return bytes_on_disk_;
 }
 
+std::uint64_t RaftDisk::wal_syncs() const {
+    std::lock_guard lock(mu_);
+    return wal_syncs_;
+}
+
+Status RaftDisk::sync_wal() {
+    Status s = wal_->sync();
+    std::lock_guard lock(mu_);
+    ++wal_syncs_;
+    return s;
+}
+
 void RaftDisk::run() {
     for (;;) {
         Task task;
@@ -71,11 +83,11 @@ void RaftDisk::run() {
                 // none comes soon, sync them here, so that an idle server
                 // does not keep an unsynced tail for the kernel's writeback
                 // to reorder (docs/wal_format.md, torn tails).
-                if (!cv_.wait_for(lock, kIdleSyncDelay, has_work)) {
+                if (!cv_.wait_for(lock, options_.idle_sync_delay, has_work)) {
                     lock.unlock();
                     // A failure is sticky: the next job completes with it,
                     // and the server stops then.
-                    if (Status s = wal_->sync(); !s.is_ok()) fail(std::move(s)).ignore();
+                    if (Status s = sync_wal(); !s.is_ok()) fail(std::move(s)).ignore();
                     continue;
                 }
             }
@@ -146,7 +158,7 @@ PersistResult RaftDisk::run_persist(PersistJob& job) {
     }
     // 3. One sync for all of it.
     if (job.must_sync) {
-        if (Status s = wal_->sync(); !s.is_ok()) return PersistResult{.status = fail(std::move(s))};
+        if (Status s = sync_wal(); !s.is_ok()) return PersistResult{.status = fail(std::move(s))};
     }
     return result;
 }

@@ -47,6 +47,9 @@ struct RaftDiskOptions {
     std::filesystem::path data_dir;
     // The index of the newest snapshot on disk (0: none), as recovered.
     raft::Index snapshot_index;
+    // How long the disk thread waits, idle, before syncing what a job that
+    // needed no sync left unsynced.
+    std::chrono::milliseconds idle_sync_delay = kIdleSyncDelay;
 };
 
 // Threading: persist/save_snapshot/stop/bytes_on_disk are called from the
@@ -94,6 +97,9 @@ public:
     // snapshot's size is RaftStorage::snapshot_bytes()). As of the last
     // completed job.
     std::uint64_t bytes_on_disk() const;
+    // WAL syncs so far: one per job that must sync, plus the idle syncs.
+    // Any thread.
+    std::uint64_t wal_syncs() const;
 
 private:
     struct Task {
@@ -115,6 +121,7 @@ private:
     Status append_entries(const std::vector<raft::Entry>& entries,
                           const std::optional<raft::HardState>& hard_state);
     Status fail(Status status);
+    Status sync_wal();  // counted in wal_syncs_
 
     asio::any_io_executor loop_;
     const RaftDiskOptions options_;
@@ -131,6 +138,7 @@ private:
     std::deque<Task> tasks_;           // guarded by mu_
     bool is_stopping_ = false;         // guarded by mu_
     std::uint64_t bytes_on_disk_ = 0;  // guarded by mu_
+    std::uint64_t wal_syncs_ = 0;      // guarded by mu_
     std::thread thread_;
 };
 

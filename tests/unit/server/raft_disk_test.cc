@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <thread>
 #include <vector>
 
 #include "kv/state_machine.h"
@@ -55,12 +56,15 @@ const raft::Membership kThree{.voters = {NodeId(1), NodeId(2), NodeId(3)}};
 class RaftDiskTest : public ::testing::Test {
 protected:
     // Recovers the directory and starts a RaftDisk over it.
-    void start(std::uint64_t segment_bytes = 1 << 20) {
+    void start(std::uint64_t segment_bytes = 1 << 20,
+               std::chrono::milliseconds idle_sync_delay = kIdleSyncDelay) {
         auto r = recover_raft(dir_, segment_bytes);
         ASSERT_TRUE(r) << r.error().to_string();
         disk_ = std::make_unique<RaftDisk>(
             io_.get_executor(),
-            RaftDiskOptions{.data_dir = dir_, .snapshot_index = r->storage->snapshot_meta().index},
+            RaftDiskOptions{.data_dir = dir_,
+                            .snapshot_index = r->storage->snapshot_meta().index,
+                            .idle_sync_delay = idle_sync_delay},
             std::move(r->wal));
     }
     // Stops the disk and recovers the directory again.
@@ -262,6 +266,48 @@ TEST_F(RaftDiskTest, CompletionsRunInOrder) {
     RecoveredRaft got = restart();
     EXPECT_EQ(got.hard_state.commit, Index(50));
     EXPECT_EQ(got.storage->last_index(), Index(50));
+}
+
+// raft/ready.h, must_sync (etcd's MustSync): a Ready whose only change is
+// the commit index needs no sync. Its record is written, not synced; the
+// next job's sync covers it.
+TEST_F(RaftDiskTest, ACommitOnlyJobIsCoveredByTheNextSync) {
+    ASSERT_NO_FATAL_FAILURE(start(1 << 20, std::chrono::hours(1)));  // no idle sync
+    const raft::HardState appended{.term = Term(2), .vote = NodeId(1), .commit = Index(0)};
+    ASSERT_TRUE(persist({.entries = entries(1, 3, 2), .hard_state = appended}).status.is_ok());
+    EXPECT_EQ(disk_->wal_syncs(), 1u);
+
+    raft::HardState committed = appended;
+    committed.commit = Index(3);
+    ASSERT_TRUE(persist({.hard_state = committed, .must_sync = false}).status.is_ok());
+    EXPECT_EQ(disk_->wal_syncs(), 1u) << "a commit-only job synced";
+
+    ASSERT_TRUE(persist({.entries = entries(4, 4, 2)}).status.is_ok());
+    EXPECT_EQ(disk_->wal_syncs(), 2u);
+    RecoveredRaft got = restart();
+    EXPECT_EQ(got.hard_state, committed);
+    EXPECT_EQ(got.storage->last_index(), Index(4));
+}
+
+// An idle disk does not keep an unsynced tail: it syncs it itself after
+// idle_sync_delay.
+TEST_F(RaftDiskTest, AnIdleDiskSyncsWhatACommitOnlyJobLeft) {
+    ASSERT_NO_FATAL_FAILURE(start(1 << 20, std::chrono::milliseconds(1)));
+    ASSERT_TRUE(persist({.entries = entries(1, 3, 2),
+                         .hard_state = raft::HardState{.term = Term(2), .commit = Index(0)}})
+                    .status.is_ok());
+    const std::uint64_t before = disk_->wal_syncs();
+    ASSERT_TRUE(
+        persist({.hard_state = raft::HardState{.term = Term(2), .commit = Index(3)},
+                 .must_sync = false})
+            .status.is_ok());
+    const auto deadline = steady_clock::now() + std::chrono::seconds(10);
+    while (disk_->wal_syncs() == before) {
+        ASSERT_LT(steady_clock::now(), deadline) << "the idle disk never synced";
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(disk_->wal_syncs(), before + 1);
+    EXPECT_EQ(restart().hard_state.commit, Index(3));
 }
 
 TEST_F(RaftDiskTest, StopRunsWhatIsQueued) {

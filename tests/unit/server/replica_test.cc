@@ -267,6 +267,7 @@ public:
         net_.cut.insert({NodeId(to), NodeId(from)});
     }
     void heal() { net_.cut.clear(); }
+    void drop_one_way(int from, int to) { net_.cut.insert({NodeId(from), NodeId(to)}); }
     void hold_disk(int id) { held_disks_.insert(id); }
     void release_disk(int id) {
         held_disks_.erase(id);
@@ -321,6 +322,40 @@ TEST(Replica, ReadWaitsForTheSameClientsEarlierWrite) {
     EXPECT_EQ(c[1].clients.reply(set), "+OK\r\n");
     EXPECT_EQ(c[1].clients.reply(get), "$3\r\nnew\r\n");
     EXPECT_FALSE(c[1].clients.paused.contains(7));
+}
+
+// raft/ready.h, must_sync: a Ready whose only change is the commit index
+// is handed to the disk without a sync and without waiting for it. A
+// follower that holds an entry learns its commit while its disk is busy,
+// and applies it at once (READONLY reads see it).
+TEST(Replica, CommitOnlyReadyIsAppliedWithoutWaitingForTheDisk) {
+    Cluster c(3);
+    const int leader = c.elect();
+    const int follower = leader == 1 ? 2 : 1;
+    const int other = 6 - leader - follower;
+    // The follower gets the entry and persists it, but its acknowledgement
+    // is lost and the third server is cut off: nothing commits yet.
+    c.isolate(other);
+    c.drop_one_way(follower, leader);
+    const ReplyTarget set = c.request(leader, 7, {"SET", "k", "v"});
+    EXPECT_EQ(c[leader].clients.reply(set), "");
+    const raft::Index index = c.replica(leader).node().log().last_index();
+    ASSERT_EQ(c.replica(follower).node().log().last_index(), index);
+    ASSERT_LT(c.replica(follower).node().log().committed(), index);
+
+    // The third server is back and acknowledges; the leader commits and
+    // tells the follower, whose disk is now busy.
+    c.hold_disk(follower);
+    c.heal();
+    c.drop_one_way(follower, leader);
+    c.tick(2);
+    EXPECT_EQ(c[leader].clients.reply(set), "+OK\r\n");
+    EXPECT_GE(c.replica(follower).node().log().committed(), index);
+    EXPECT_GE(c.replica(follower).node().log().applied(), index);
+    EXPECT_TRUE(c[follower].disk.has_jobs()) << "the commit index record waits for a sync";
+    c.request(follower, 8, {"READONLY"});
+    const ReplyTarget get = c.request(follower, 8, {"GET", "k"});
+    EXPECT_EQ(c[follower].clients.reply(get), "$1\r\nv\r\n");
 }
 
 TEST(Replica, FollowerRedirectsToTheLeader) {
