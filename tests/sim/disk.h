@@ -166,6 +166,8 @@ public:
     void set_full(bool full) { is_full_ = full; }
     bool is_full() const { return is_full_; }
     void fail_next_sync() { must_fail_next_sync_ = true; }
+    // Disarms a fail_next_sync() that has not fired yet (a fault healed).
+    void cancel_sync_failure() { must_fail_next_sync_ = false; }
     bool has_failed() const { return has_failed_; }
 
     const DiskCounters& counters() const { return counters_; }

@@ -655,9 +655,10 @@ bool ReplicaCluster::check_replies() {
             continue;
         }
         if (auto applied = applied_tags_.find(op->run_args[6]); applied != applied_tags_.end()) {
-            fail(fmt::format("an error reply lied: every attempt of {} was refused as not "
-                             "applied, but it was applied at index {}",
-                             describe(op->run_args), applied->second.value));
+            fail(
+                fmt::format("an error reply lied: every attempt of {} was refused as not "
+                            "applied, but it was applied at index {}",
+                            describe(op->run_args), applied->second.value));
             return false;
         }
     }

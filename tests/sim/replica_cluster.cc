@@ -182,7 +182,8 @@ std::string ReplicaClusterCounters::to_string() const {
         "requests={} redirects={} sessions={} session_retries={} applied={} snapshots taken={} "
         "installed={} ops ok={} failed={} unknown={}",
         ticks, events, messages, faults, crashes, restarts, disk_jobs, requests, redirects,
-        sessions_registered, session_retries, entries_applied, snapshots_taken, snapshots_installed, ops_ok, ops_failed, ops_unknown);
+        sessions_registered, session_retries, entries_applied, snapshots_taken, snapshots_installed,
+        ops_ok, ops_failed, ops_unknown);
 }
 
 ReplicaCluster::ReplicaCluster(ReplicaClusterOptions options)

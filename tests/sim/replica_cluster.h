@@ -50,7 +50,11 @@
 // and that an operation whose every attempt was refused "not applied" was
 // not applied.
 //
-// Does not (yet): disk-full or failed-sync faults, READONLY reads.
+// Disk faults are the caller's, on disk(id): a full SimDisk refuses the
+// replica's writes (it answers writes "not applied" and retries its job), a
+// failed sync makes it stop, which the cluster turns into a crash.
+//
+// Does not (yet): READONLY reads by the simulated clients.
 //
 // Everything follows from the seed and the calls made; the replicas' log
 // lines go to the trace, never to stderr. Not thread-safe.

@@ -185,6 +185,53 @@ private:
         restart_at_[victim] = c_->ticks() + uniform(1, 120);
     }
 
+    // ---- disk faults (options_.disk_faults) ----
+    // A full disk for a while: the server refuses writes ("write not
+    // applied"), retries its job, and goes on once there is room. Or the
+    // next sync fails: the server stops (a failed fsync is final) and is
+    // restarted later, from what its disk kept.
+    void disk_fault() {
+        const std::vector<NodeId> up = c_->up_ids();
+        if (up.empty()) return;
+        const std::optional<NodeId> l = c_->leader();
+        const NodeId victim = l && chance(0.4) ? *l : pick(up);
+        if (chance(0.7)) {
+            c_->note(fmt::format("n{}'s disk is full", victim.value));
+            c_->disk(victim).set_full(true);
+            full_until_[victim] = c_->ticks() + uniform(5, 100);
+        } else {
+            c_->note(fmt::format("n{}'s next sync fails", victim.value));
+            c_->disk(victim).fail_next_sync();
+        }
+    }
+
+    // The faults healed: every disk has room and no sync failure is armed.
+    void heal_disks() {
+        disk_space_back(/*all=*/true);
+        for (NodeId id : c_->node_ids()) c_->disk(id).cancel_sync_failure();
+    }
+
+    void disk_space_back(bool all) {
+        for (auto it = full_until_.begin(); it != full_until_.end();) {
+            if (all || it->second <= c_->ticks()) {
+                c_->note(fmt::format("n{}'s disk has room again", it->first.value));
+                c_->disk(it->first).set_full(false);
+                it = full_until_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    // A server that stopped itself (its sync failed) is started again later.
+    void schedule_restarts_of_stopped() {
+        for (NodeId id : c_->node_ids()) {
+            if (!c_->is_up(id) && !removed_.contains(id) && !restart_at_.contains(id)) {
+                restart_at_[id] = c_->ticks() + uniform(1, 120);
+            }
+        }
+    }
+
     void fault() {
         const std::uint64_t what = uniform(0, 99);
         if (what < 40) {
@@ -378,9 +425,15 @@ private:
             restarts();
             if (options_.membership) settle_removal(/*at_end=*/false);
             if (partition_until_ != 0 && c_->ticks() >= partition_until_) end_partition();
+            if (options_.disk_faults) {
+                disk_space_back(/*all=*/false);
+                schedule_restarts_of_stopped();
+            }
             if (rng_.chance_ppm(fault_ppm_)) {
                 if (options_.membership && chance(0.3)) {
                     membership_fault();
+                } else if (options_.disk_faults && chance(0.3)) {
+                    disk_fault();
                 } else {
                     fault();
                 }
@@ -393,6 +446,7 @@ private:
         c_->note("chaos over: heal, restart, check liveness");
         end_partition();
         c_->set_all_links(benign_link());
+        heal_disks();
         if (options_.membership) {
             settle_removal(/*at_end=*/true);
             rejoin_strays();
@@ -459,6 +513,7 @@ private:
     std::uint32_t fault_ppm_ = 0;
     std::uint32_t op_ppm_ = 0;
     std::map<NodeId, std::uint64_t> restart_at_;
+    std::map<NodeId, std::uint64_t> full_until_;  // disks full until then
     struct Removal {
         NodeId victim;
         std::uint64_t admin = 0;

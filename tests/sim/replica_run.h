@@ -26,7 +26,10 @@
 // joins through a member; at the end a joiner left out is started again
 // through a member that stays. With `sessions`, odd-numbered clients send
 // their writes through exactly-once sessions and retry them after a doubt
-// (replica_cluster.h). Not yet: disk faults.
+// (replica_cluster.h). With `disk_faults`, a fault may also fill a
+// server's disk for a while (its writes are refused "not applied", its job
+// retried) or fail its next sync (it stops, and is restarted later from
+// what its disk kept).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +46,7 @@ struct ReplicaRunOptions {
     int nodes = 0;                                     // 0: drawn from the seed
     bool membership = false;                           // TRANSFER-LEADER, REMOVENODE
     bool sessions = false;  // odd-numbered clients use SESSION RUN (replica_cluster.h)
+    bool disk_faults = false;  // full disks and failed syncs
     std::function<void(std::string_view)> trace_sink;  // every event (--trace)
 };
 

@@ -59,12 +59,14 @@ int g_nodes = 0;
 bool g_replica = false;
 bool g_membership = false;
 bool g_sessions = false;
+bool g_disk_faults = false;
 
 std::string replay_command(std::uint64_t seed) {
-    const std::string mode = !g_replica ? std::string()
-                                        : fmt::format(" --replica{}{}",
-                                                      g_membership ? " --membership" : "",
-                                                      g_sessions ? " --sessions" : "");
+    const std::string mode =
+        !g_replica
+            ? std::string()
+            : fmt::format(" --replica{}{}{}", g_membership ? " --membership" : "",
+                          g_sessions ? " --sessions" : "", g_disk_faults ? " --disk-faults" : "");
     return g_nodes > 0 ? fmt::format("build/raftkv-sim{} --seed {} --nodes {}", mode, seed, g_nodes)
                        : fmt::format("build/raftkv-sim{} --seed {}", mode, seed);
 }
@@ -115,12 +117,13 @@ RunSummary run_one(std::uint64_t seed, bool trace) {
     g_in_run = 1;
     RunSummary s;
     if (g_replica) {
-        const ReplicaRunResult r = raftkv::sim::run_replica_random(ReplicaRunOptions{
-            .seed = seed,
-            .nodes = g_nodes,
-            .membership = g_membership,
-            .sessions = g_sessions,
-            .trace_sink = sink});
+        const ReplicaRunResult r =
+            raftkv::sim::run_replica_random(ReplicaRunOptions{.seed = seed,
+                                                              .nodes = g_nodes,
+                                                              .membership = g_membership,
+                                                              .sessions = g_sessions,
+                                                              .disk_faults = g_disk_faults,
+                                                              .trace_sink = sink});
         s = RunSummary{r.ok,
                        r.failure,
                        r.config,
@@ -218,6 +221,9 @@ int main(int argc, char** argv) {
         ->needs(replica_opt);
     app.add_flag("--sessions", g_sessions,
                  "With --replica: odd-numbered clients write through exactly-once sessions")
+        ->needs(replica_opt);
+    app.add_flag("--disk-faults", g_disk_faults,
+                 "With --replica: disks fill up for a while, and syncs fail")
         ->needs(replica_opt);
     CLI::Option* history_opt =
         app.add_option("--check-history", history_path,

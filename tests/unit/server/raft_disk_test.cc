@@ -297,10 +297,9 @@ TEST_F(RaftDiskTest, AnIdleDiskSyncsWhatACommitOnlyJobLeft) {
                          .hard_state = raft::HardState{.term = Term(2), .commit = Index(0)}})
                     .status.is_ok());
     const std::uint64_t before = disk_->wal_syncs();
-    ASSERT_TRUE(
-        persist({.hard_state = raft::HardState{.term = Term(2), .commit = Index(3)},
-                 .must_sync = false})
-            .status.is_ok());
+    ASSERT_TRUE(persist({.hard_state = raft::HardState{.term = Term(2), .commit = Index(3)},
+                         .must_sync = false})
+                    .status.is_ok());
     const auto deadline = steady_clock::now() + std::chrono::seconds(10);
     while (disk_->wal_syncs() == before) {
         ASSERT_LT(steady_clock::now(), deadline) << "the idle disk never synced";
