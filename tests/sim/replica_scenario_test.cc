@@ -41,6 +41,8 @@ using Group = std::vector<NodeId>;
 constexpr int kElection = 10;
 constexpr int kReElectionBound = 6 * kElection;
 
+NodeId nid(std::uint64_t i) { return NodeId(i); }
+
 Group without(const Group& g, NodeId out) {
     Group r;
     for (NodeId n : g) {
@@ -129,6 +131,25 @@ std::optional<ClientOpId> write_ok(ReplicaCluster& c, std::uint64_t client, std:
                                    int max_ticks = 10 * kElection) {
     return until_ok(
         c, [&] { return c.client_set(client, key); }, max_ticks);
+}
+
+// Waits for the reply to admin request `id`: "+OK", "-ERR ...", or
+// "(no reply)".
+std::string admin_answer(ReplicaCluster& c, std::uint64_t id, int max_ticks) {
+    c.run_until([&] { return c.admin_reply(id).has_value() || c.admin_lost(id); }, max_ticks);
+    const std::optional<resp::Reply>& r = c.admin_reply(id);
+    if (!r) return "(no reply)";
+    if (r->type == resp::Reply::Type::kError) return "-" + r->str;
+    if (r->type == resp::Reply::Type::kSimple) return "+" + r->str;
+    return std::string(resp::reply_type_name(r->type));
+}
+
+std::uint64_t transfer_to(ReplicaCluster& c, NodeId at, NodeId target) {
+    return c.admin(at, {"RAFT", "TRANSFER-LEADER", std::to_string(target.value)});
+}
+
+std::uint64_t remove_node(ReplicaCluster& c, NodeId at, NodeId gone) {
+    return c.admin(at, {"RAFT", "REMOVENODE", std::to_string(gone.value)});
 }
 
 // Operations that reached a leader about to be cut off: none may end ok, and
@@ -505,6 +526,221 @@ TEST(ReplicaScenario, LeaderCutOffStepsDown) {
     for (ClientOpId id : stale) {
         EXPECT_EQ(c.op(id).outcome, Outcome::kFailed) << format_operation(c.op(id)) << report(c);
     }
+    end_checks(c);
+}
+
+// ---------------------------------------------------------------------------
+// Leadership transfer
+
+// Scenario.LeadershipTransfer (§d3.10) through RAFT TRANSFER-LEADER: to an
+// up-to-date follower, the target leads in the next term within an election
+// timeout; to a follower 60 writes behind, it is caught up first; a
+// follower asked redirects to the leader; an unknown node is refused; to a
+// down node the transfer is given up after an election timeout and the
+// leader takes writes again in its term. Clients' writes work after each.
+TEST(ReplicaScenario, LeadershipTransfer) {
+    const std::uint64_t seed = testing::test_seed(0x5206);
+    SCOPED_TRACE(testing::seed_trace(seed));
+    ReplicaClusterOptions o = scenario_options(3, seed);
+    o.snapshot_log_bytes = 64u << 20;  // the lagging target catches up by appends
+    ReplicaCluster c(o);
+    const Group all = c.node_ids();
+    ASSERT_TRUE(await_leader(c, all, kReElectionBound).has_value()) << report(c);
+    ASSERT_TRUE(write_ok(c, 1, "t").has_value()) << report(c);
+    NodeId l = *settled_leader(c, all);
+
+    // To an up-to-date follower.
+    {
+        const NodeId target = without(all, l).front();
+        const Term term = core(c, l).term();
+        ASSERT_EQ(admin_answer(c, transfer_to(c, l, target), 1), "+OK") << report(c);
+        ASSERT_TRUE(c.run_until([&] { return settled_leader(c, all) == target; }, kElection))
+            << "transfer to an up-to-date node took over an election timeout" << report(c);
+        EXPECT_EQ(core(c, target).term(), term.next()) << report(c);
+        ASSERT_TRUE(write_ok(c, 1, "t").has_value()) << report(c);
+        l = target;
+    }
+
+    // Asked of a follower: -MOVED to the leader. Of an unknown node: refused.
+    {
+        const NodeId f = without(all, l).front();
+        const std::string moved = admin_answer(c, transfer_to(c, f, f), 1);
+        EXPECT_TRUE(moved.starts_with("-MOVED ")) << moved;
+        EXPECT_TRUE(moved.ends_with(fmt::format(":{}", 7000 + l.value))) << moved;
+        const std::string unknown = admin_answer(c, transfer_to(c, l, nid(9)), 1);
+        EXPECT_TRUE(unknown.starts_with("-ERR cannot transfer")) << unknown;
+        EXPECT_EQ(leader_in(c, all), l) << report(c);
+    }
+
+    // To a follower 60 writes behind.
+    {
+        const NodeId target = without(all, l).front();
+        c.isolate(target);
+        for (int i = 0; i < 60; ++i) {
+            ASSERT_TRUE(write_ok(c, 1, fmt::format("t{}", i % 6)).has_value()) << report(c);
+        }
+        c.rejoin(target);
+        ASSERT_LT(core(c, target).log().last_index(), core(c, l).log().committed()) << report(c);
+        const raft::Index committed = core(c, l).log().committed();
+        const Term term = core(c, l).term();
+        ASSERT_EQ(admin_answer(c, transfer_to(c, l, target), 1), "+OK") << report(c);
+        ASSERT_TRUE(c.run_until([&] { return settled_leader(c, all) == target; }, 2 * kElection))
+            << "transfer to a lagging node did not complete" << report(c);
+        EXPECT_EQ(core(c, target).term(), term.next()) << report(c);
+        EXPECT_GE(core(c, target).log().committed(), committed) << report(c);
+        ASSERT_TRUE(write_ok(c, 1, "t").has_value()) << report(c);
+        EXPECT_EQ(leader_in(c, all), target) << report(c);
+        l = target;
+    }
+
+    // To a follower that is down: given up, the leader writes again.
+    {
+        const NodeId target = without(all, l).front();
+        c.crash(target);
+        const Term term = core(c, l).term();
+        ASSERT_EQ(admin_answer(c, transfer_to(c, l, target), 1), "+OK") << report(c);
+        ASSERT_TRUE(write_ok(c, 2, "t", 3 * kElection).has_value())
+            << "the leader did not abandon the transfer to a down node" << report(c);
+        EXPECT_EQ(leader_in(c, all), l) << report(c);
+        EXPECT_EQ(core(c, l).term(), term) << report(c);
+        c.restart(target);
+    }
+    end_checks(c);
+}
+
+// ---------------------------------------------------------------------------
+// Membership (RAFT REMOVENODE, --join)
+
+// Scenario.MembershipChangeWhileNodeDown (§d4.1-4.2): while node 3 is down,
+// a fresh server joins (RAFT ADDNODE through node 1: a learner, promoted
+// once caught up) and one of nodes 1 and 2 is removed (RAFT REMOVENODE,
+// answered +OK once applied; the server is then stopped for good). With 3
+// down, the remaining founder and the joiner are a majority of the new
+// configuration and take writes. Node 3 comes back, learns the
+// configuration and catches up; then with the founder down, 3 and the
+// joiner alone elect and take writes: 3 really is a voter of it.
+TEST(ReplicaScenario, MembershipChangeWhileNodeDown) {
+    const std::uint64_t seed = testing::test_seed(0x5207);
+    SCOPED_TRACE(testing::seed_trace(seed));
+    ReplicaCluster c(scenario_options(3, seed));
+    ASSERT_TRUE(await_leader(c, c.node_ids(), kReElectionBound).has_value()) << report(c);
+    ASSERT_TRUE(write_ok(c, 1, "m").has_value()) << report(c);
+    c.crash(nid(3));
+    ASSERT_TRUE(write_ok(c, 1, "m").has_value()) << report(c);
+
+    const NodeId joiner = c.add_joiner(nid(1));
+    const auto voters_are = [&](const std::set<NodeId>& want) {
+        const std::optional<NodeId> l = c.leader();
+        if (!l) return false;
+        const raft::Membership m = core(c, *l).membership();
+        return m.voters == want && m.learners.empty();
+    };
+    ASSERT_TRUE(c.run_until(
+        [&] {
+            return voters_are({nid(1), nid(2), nid(3), joiner});
+        },
+        20 * kElection))
+        << "the joiner did not become a voter" << report(c);
+    ASSERT_TRUE(write_ok(c, 1, "m").has_value()) << report(c);
+
+    const NodeId l = *c.leader();
+    const NodeId gone = l == nid(1) ? nid(2) : nid(1);
+    const NodeId keep = gone == nid(1) ? nid(2) : nid(1);
+    ASSERT_EQ(admin_answer(c, remove_node(c, l, gone), 4 * kElection), "+OK") << report(c);
+    c.crash(gone);  // stopped for good: never restarted
+    const std::set<NodeId> after{keep, nid(3), joiner};
+    ASSERT_TRUE(c.run_until([&] { return voters_are(after); }, kReElectionBound)) << report(c);
+    ASSERT_TRUE(write_ok(c, 1, "m").has_value())
+        << "the founder and the joiner are a majority of the new configuration" << report(c);
+
+    c.restart(nid(3));
+    ASSERT_TRUE(c.await_convergence(4 * kElection)) << report(c);
+    EXPECT_EQ(core(c, nid(3)).membership().voters, after) << report(c);
+
+    c.crash(keep);
+    ASSERT_TRUE(write_ok(c, 1, "m", 20 * kElection).has_value())
+        << "3 and the joiner are a majority of the new configuration" << report(c);
+    c.restart(keep);
+    end_checks(c);
+}
+
+// Scenario.RemovedServerCannotDisrupt (§d4.2.3): a server removed (RAFT
+// REMOVENODE, +OK) while cut off never learns it and keeps campaigning;
+// back on the network, still up, it cannot disturb the cluster: same
+// leader, same term, writes go on, and it never leads. Then it is stopped
+// for good.
+TEST(ReplicaScenario, RemovedServerCannotDisrupt) {
+    const std::uint64_t seed = testing::test_seed(0x5208);
+    SCOPED_TRACE(testing::seed_trace(seed));
+    ReplicaCluster c(scenario_options(3, seed));
+    const Group all = c.node_ids();
+    ASSERT_TRUE(await_leader(c, all, kReElectionBound).has_value()) << report(c);
+    ASSERT_TRUE(write_ok(c, 1, "r").has_value()) << report(c);
+    const NodeId l = *settled_leader(c, all);
+    const NodeId gone = without(all, l).front();
+    const Group stay = without(all, gone);
+
+    c.isolate(gone);
+    ASSERT_EQ(admin_answer(c, remove_node(c, l, gone), 2 * kElection), "+OK") << report(c);
+    EXPECT_FALSE(core(c, l).membership().contains(gone)) << report(c);
+    EXPECT_TRUE(core(c, gone).membership().contains(gone)) << "it learned it was removed";
+    const Term term = core(c, l).term();
+    ASSERT_TRUE(c.tick(5 * kElection)) << report(c);
+
+    c.rejoin(gone);
+    ASSERT_TRUE(c.tick(10 * kElection)) << report(c);
+    EXPECT_EQ(settled_leader(c, stay), l) << "the removed server disrupted the leader" << report(c);
+    EXPECT_EQ(core(c, l).term(), term) << report(c);
+    EXPECT_NE(core(c, gone).role(), Role::kLeader) << report(c);
+    ASSERT_TRUE(write_ok(c, 1, "r").has_value()) << report(c);
+    EXPECT_EQ(core(c, l).term(), term) << report(c);
+
+    c.crash(gone);  // stopped for good, as an operator does after +OK
+    end_checks(c);
+}
+
+// A fresh server joins through a follower while clients run (its RAFT
+// ADDNODE is redirected to the leader), becomes a voter once caught up, and
+// converges to the others' state. It is a full voter: the leadership can be
+// transferred to it, and it leads writes; with a founder down, the other
+// three still commit.
+TEST(ReplicaScenario, JoinerBecomesAVoter) {
+    const std::uint64_t seed = testing::test_seed(0x5209);
+    SCOPED_TRACE(testing::seed_trace(seed));
+    ReplicaCluster c(scenario_options(3, seed));
+    const Group founders = c.node_ids();
+    ASSERT_TRUE(await_leader(c, founders, kReElectionBound).has_value()) << report(c);
+    ClientLoad load(c, 3, seed ^ 0x101);
+    ASSERT_TRUE(load.run(2 * kElection)) << report(c);
+
+    const NodeId l = *c.leader();
+    const NodeId joiner = c.add_joiner(without(founders, l).front());
+    const std::set<NodeId> want{nid(1), nid(2), nid(3), joiner};
+    bool joined = false;
+    for (int t = 0; t < 20 * kElection && !joined; ++t) {
+        ASSERT_TRUE(load.tick_once()) << report(c);
+        const std::optional<NodeId> now = c.leader();
+        if (!now) continue;
+        const raft::Membership m = core(c, *now).membership();
+        joined = m.voters == want && m.learners.empty();
+    }
+    ASSERT_TRUE(joined) << "the joiner is not a voter after 200 ticks" << report(c);
+    ASSERT_TRUE(load.run(2 * kElection)) << report(c);
+    ASSERT_TRUE(c.run_until([&] { return c.pending_ops() == 0; }, 150)) << report(c);
+    ASSERT_TRUE(c.await_convergence(4 * kElection)) << report(c);
+    EXPECT_EQ(core(c, joiner).membership().voters, want) << report(c);
+
+    const NodeId from = *c.leader();
+    ASSERT_EQ(admin_answer(c, transfer_to(c, from, joiner), 1), "+OK") << report(c);
+    const Group all = c.node_ids();
+    ASSERT_TRUE(c.run_until([&] { return settled_leader(c, all) == joiner; }, 2 * kElection))
+        << "the joiner did not take the leadership" << report(c);
+    ASSERT_TRUE(write_ok(c, 1, "j").has_value()) << report(c);
+    EXPECT_EQ(leader_in(c, all), joiner) << report(c);
+
+    c.crash(without(founders, from).front());
+    ASSERT_TRUE(write_ok(c, 1, "j", 20 * kElection).has_value())
+        << "three of four voters took no write" << report(c);
     end_checks(c);
 }
 
