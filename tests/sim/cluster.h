@@ -1,5 +1,5 @@
 // cluster.h — a whole raftkv cluster in one process: 1 to 7 raft cores, each
-// with its own simulated disk and tiny key-value state machine, joined by
+// with its own simulated disk and the real kv::StateMachine (sim/kv_machine.h), joined by
 // the simulated network, under simulated time, with clients that record a
 // history (issue 3, "The simulation").
 //

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "sim/kv_machine.h"
 #include "sim/random_run.h"
 
@@ -37,8 +39,26 @@ TEST(KvMachine, CommandsRoundTrip) {
     EXPECT_FALSE(decode_command("s|1|2"));
 }
 
+// The real state machine answers every operation as the linearizability
+// checker's model does (sim/linearizability.cc, apply_op).
 TEST(KvMachine, AppliesLikeTheCheckersModel) {
     KvMachine kv;
+    EXPECT_EQ(kv.apply({.kind = OpKind::kGet, .key = "k"}).kind, ReplyKind::kNil);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kCas, .key = "k", .value = "a", .expected = "b"}).kind,
+              ReplyKind::kNotApplied);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kCas, .key = "k", .value = "a"}).kind, ReplyKind::kOk);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kCas, .key = "k", .value = "b"}).kind,
+              ReplyKind::kNotApplied);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kGet, .key = "k"}).bytes, "a");
+    EXPECT_EQ(kv.apply({.kind = OpKind::kIncr, .key = "k", .delta = 1}).kind,
+              ReplyKind::kNotApplied);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kDel, .key = "k"}).integer, 1);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kDel, .key = "k"}).integer, 0);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kSet, .key = "m", .value = "9223372036854775807"}).kind,
+              ReplyKind::kOk);
+    EXPECT_EQ(kv.apply({.kind = OpKind::kIncr, .key = "m", .delta = 1}).kind,
+              ReplyKind::kNotApplied);
+    EXPECT_EQ(kv.data(), (std::map<std::string, std::string>{{"m", "9223372036854775807"}}));
     EXPECT_EQ(kv.apply({.kind = OpKind::kIncr, .key = "n", .delta = 2}).integer, 2);
     EXPECT_EQ(kv.apply({.kind = OpKind::kCas, .key = "n", .value = "x", .expected = "3"}).kind,
               ReplyKind::kNotApplied);

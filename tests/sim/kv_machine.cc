@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "resp/reply_parser.h"
+#include "resp/reply_writer.h"
 
 namespace raftkv::sim {
 namespace {
@@ -56,14 +58,6 @@ std::optional<T> parse_number(std::string_view s) {
     return v;
 }
 
-// Redis's strict integer form, as the checker's model has it
-// (linearizability.h): what fmt prints back.
-std::optional<std::int64_t> strict_integer(const std::string& s) {
-    const std::optional<std::int64_t> v = parse_number<std::int64_t>(s);
-    if (!v || fmt::format("{}", *v) != s) return std::nullopt;
-    return v;
-}
-
 void check_field(std::string_view field) {
     RAFTKV_ASSERT(
         field.find(kSep) == std::string_view::npos && field.find('\n') == std::string_view::npos,
@@ -101,63 +95,100 @@ std::optional<KvCommand> decode_command(std::string_view bytes) {
     return c;
 }
 
-Reply KvMachine::get(const std::string& key) const {
-    const auto it = data_.find(key);
-    if (it == data_.end()) return Reply{.kind = ReplyKind::kNil};
-    return Reply{.kind = ReplyKind::kValue, .bytes = it->second};
-}
+namespace {
 
-Reply KvMachine::apply(const KvCommand& c) {
-    const auto it = data_.find(c.key);
-    const Value current = it == data_.end() ? Value() : Value(it->second);
+// The command a client would send for `c`.
+std::vector<std::string> command_args(const KvCommand& c) {
     switch (c.kind) {
         case OpKind::kGet:
-            return get(c.key);
+            return {"GET", c.key};
         case OpKind::kSet:
-            data_[c.key] = c.value;
-            return Reply{.kind = ReplyKind::kOk};
-        case OpKind::kDel:
-            data_.erase(c.key);
-            return Reply{.kind = ReplyKind::kInteger, .integer = current ? 1 : 0};
-        case OpKind::kIncr: {
-            const std::optional<std::int64_t> v =
-                current ? strict_integer(*current) : std::optional<std::int64_t>(0);
-            std::int64_t sum = 0;
-            if (!v || __builtin_add_overflow(*v, c.delta, &sum)) {
-                return Reply{.kind = ReplyKind::kNotApplied};
-            }
-            data_[c.key] = fmt::format("{}", sum);
-            return Reply{.kind = ReplyKind::kInteger, .integer = sum};
-        }
+            return {"SET", c.key, c.value};
+        case OpKind::kIncr:
+            return {"INCRBY", c.key, fmt::format("{}", c.delta)};
         case OpKind::kCas:
-            if (current != c.expected) return Reply{.kind = ReplyKind::kNotApplied};
-            data_[c.key] = c.value;
-            return Reply{.kind = ReplyKind::kOk};
+            if (c.expected) return {"SET", c.key, c.value, "IFEQ", *c.expected};
+            return {"SET", c.key, c.value, "NX"};
+        case OpKind::kDel:
+            return {"DEL", c.key};
     }
-    return Reply{};
+    RAFTKV_ASSERT(false, "unknown op kind {}", static_cast<int>(c.kind));
+    return {};
 }
 
-std::string KvMachine::encode_snapshot() const {
-    std::string out = "kv\n";
-    for (const auto& [k, v] : data_) out += fmt::format("{}{}{}\n", k, kSep, v);
-    return out;
+resp::Reply parse_one(const std::string& bytes) {
+    resp::ReplyParser parser;
+    resp::Reply r;
+    std::size_t consumed = 0;
+    const resp::ParseStatus status = parser.parse(bytes, &consumed, &r);
+    RAFTKV_ASSERT(status == resp::ParseStatus::kComplete && consumed == bytes.size(),
+                  "the state machine wrote a reply that is not one RESP value: {:?}", bytes);
+    return r;
 }
 
-bool KvMachine::load_snapshot(std::string_view image) {
-    if (!image.starts_with("kv\n")) return false;
-    image.remove_prefix(3);
+// A RESP reply of the state machine as the history has it.
+Reply history_reply(OpKind kind, const std::string& bytes) {
+    const resp::Reply r = parse_one(bytes);
+    using T = resp::Reply::Type;
+    switch (kind) {
+        case OpKind::kGet:
+            if (r.type == T::kNil) return Reply{.kind = ReplyKind::kNil};
+            if (r.type == T::kBulk) return Reply{.kind = ReplyKind::kValue, .bytes = r.str};
+            break;
+        case OpKind::kSet:
+            if (r.type == T::kSimple && r.str == "OK") return Reply{.kind = ReplyKind::kOk};
+            break;
+        case OpKind::kCas:
+            if (r.type == T::kSimple && r.str == "OK") return Reply{.kind = ReplyKind::kOk};
+            if (r.type == T::kNil) return Reply{.kind = ReplyKind::kNotApplied};
+            break;
+        case OpKind::kIncr:
+            if (r.type == T::kInteger)
+                return Reply{.kind = ReplyKind::kInteger, .integer = r.integer};
+            // Not an integer, or the sum overflows: nothing changed.
+            if (r.type == T::kError) return Reply{.kind = ReplyKind::kNotApplied};
+            break;
+        case OpKind::kDel:
+            if (r.type == T::kInteger)
+                return Reply{.kind = ReplyKind::kInteger, .integer = r.integer};
+            break;
+    }
+    RAFTKV_ASSERT(false, "unexpected state machine reply {:?} to a {} command", bytes,
+                  static_cast<int>(kind));
+    return {};
+}
+
+}  // namespace
+
+Reply KvMachine::apply(const KvCommand& c) {
+    const std::vector<std::string> args = command_args(c);
+    std::string out;
+    resp::ReplyWriter w(&out);
+    state_.apply(args, w);
+    return history_reply(c.kind, out);
+}
+
+Reply KvMachine::get(const std::string& key) const {
+    const std::vector<std::string> args = {"GET", key};
+    std::string out;
+    resp::ReplyWriter w(&out);
+    state_.read(args, w);
+    return history_reply(OpKind::kGet, out);
+}
+
+std::map<std::string, std::string> KvMachine::data() const {
+    const std::vector<std::string> keys_args = {"KEYS", "*"};
+    std::string out;
+    resp::ReplyWriter w(&out);
+    state_.read(keys_args, w);
+    const resp::Reply keys = parse_one(out);
     std::map<std::string, std::string> data;
-    while (!image.empty()) {
-        const std::size_t end = image.find('\n');
-        if (end == std::string_view::npos) return false;
-        const std::string_view line = image.substr(0, end);
-        const std::size_t sep = line.find(kSep);
-        if (sep == std::string_view::npos) return false;
-        data.emplace(std::string(line.substr(0, sep)), std::string(line.substr(sep + 1)));
-        image.remove_prefix(end + 1);
+    for (const resp::Reply& k : keys.elements) {
+        const Reply v = get(k.str);
+        RAFTKV_ASSERT(v.kind == ReplyKind::kValue, "KEYS listed {}, which has no value", k.str);
+        data.emplace(k.str, v.bytes);
     }
-    data_ = std::move(data);
-    return true;
+    return data;
 }
 
 }  // namespace raftkv::sim

@@ -1,13 +1,16 @@
-// kv_machine.h — the simulation's key-value state machine and the encoding
-// of the commands its log entries carry.
-//
-// A deliberately tiny stand-in for src/kv: one std::map of strings, the
+// kv_machine.h — the simulation's commands and its state machine: the
 // operations of the history model (sim/history.h: get, set, incr, cas, del)
-// with the same semantics the linearizability checker assumes, and a
-// snapshot image that is the map written out. Each command names the client
-// and operation that proposed it, so that whoever applies it can route the
-// reply back. Not a format anyone persists outside one simulation run: no
-// version, no compatibility. Not thread-safe.
+// as log entries, run by the real kv::StateMachine.
+//
+// An entry names the client and operation that proposed it, so that whoever
+// applies it can route the reply back (the sim's own encoding: not a format
+// anyone persists outside one run). KvMachine turns each command into the
+// Redis command a client would send (GET, SET, INCRBY, SET ... IFEQ / NX,
+// DEL), runs it on a kv::StateMachine, and reads the RESP reply back as a
+// history Reply; its snapshot image is the state machine's own
+// (docs/kv_snapshot_format.md). So the raft-core simulation applies the
+// same semantics the servers do, and KvMachine.AppliesLikeTheCheckersModel
+// holds them to the checker's model. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "kv/state_machine.h"
 #include "sim/history.h"
 
 namespace raftkv::sim {
@@ -45,17 +49,18 @@ public:
     // What a get of `key` returns now.
     Reply get(const std::string& key) const;
 
-    // The whole map, sorted by key: a snapshot image.
-    std::string encode_snapshot() const;
-    // Replaces the map with an image from encode_snapshot(); false (and no
+    // The state machine's snapshot image.
+    std::string encode_snapshot() const { return state_.snapshot(); }
+    // Replaces the state with an image from encode_snapshot(); false (and no
     // change) for anything else.
-    bool load_snapshot(std::string_view image);
+    bool load_snapshot(std::string_view image) { return state_.restore(image).is_ok(); }
 
-    const std::map<std::string, std::string>& data() const { return data_; }
-    bool operator==(const KvMachine&) const = default;
+    // Every key and its value, sorted by key.
+    std::map<std::string, std::string> data() const;
+    bool operator==(const KvMachine& other) const { return state_ == other.state_; }
 
 private:
-    std::map<std::string, std::string> data_;
+    kv::StateMachine state_;
 };
 
 }  // namespace raftkv::sim
