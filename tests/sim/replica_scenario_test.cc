@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "sim/replica_cluster.h"
+#include "sim/scenario_support.h"
 #include "testing/seed.h"
 
 namespace raftkv::sim {
@@ -34,22 +35,7 @@ namespace {
 using raft::NodeId;
 using raft::Role;
 using raft::Term;
-using Group = std::vector<NodeId>;
-
-// As scenario_test.cc: the election timeout is in [kElection, 2 * kElection)
-// ticks; electing a new leader may take two split votes.
-constexpr int kElection = 10;
-constexpr int kReElectionBound = 6 * kElection;
-
-NodeId nid(std::uint64_t i) { return NodeId(i); }
-
-Group without(const Group& g, NodeId out) {
-    Group r;
-    for (NodeId n : g) {
-        if (n != out) r.push_back(n);
-    }
-    return r;
-}
+using namespace scenario;  // NOLINT(google-build-using-namespace)
 
 ReplicaClusterOptions scenario_options(int nodes, std::uint64_t seed) {
     ReplicaClusterOptions o;
@@ -60,55 +46,12 @@ ReplicaClusterOptions scenario_options(int nodes, std::uint64_t seed) {
     return o;
 }
 
-std::string report(const ReplicaCluster& c) {
-    return fmt::format("\nfailure: {}\nstatus:\n{}counters: {}\nlast events:\n{}",
-                       c.ok() ? std::string("(none)") : c.failure(), c.status(),
-                       c.counters().to_string(), c.trace_dump());
-}
-
-#define ASSERT_CLUSTER_OK(c) ASSERT_TRUE((c).ok()) << report(c)
-
 // The end checks every test runs once its clients are done.
 void end_checks(ReplicaCluster& c, int convergence_ticks = 4 * kElection) {
     ASSERT_TRUE(c.await_convergence(convergence_ticks)) << report(c);
     ASSERT_TRUE(c.check_replies()) << report(c);
     ASSERT_TRUE(c.check_linearizable()) << report(c);
     ASSERT_CLUSTER_OK(c);
-}
-
-const raft::Node& core(const ReplicaCluster& c, NodeId id) { return c.replica(id).node(); }
-
-// The up member of `g` that leads the highest term, if any.
-std::optional<NodeId> leader_in(const ReplicaCluster& c, const Group& g) {
-    std::optional<NodeId> best;
-    for (NodeId n : g) {
-        if (!c.is_up(n) || core(c, n).role() != Role::kLeader) continue;
-        if (!best || core(c, n).term() > core(c, *best).term()) best = n;
-    }
-    return best;
-}
-
-// A leader of `g` whom every up member of `g` follows in its term.
-std::optional<NodeId> settled_leader(const ReplicaCluster& c, const Group& g) {
-    const std::optional<NodeId> l = leader_in(c, g);
-    if (!l) return std::nullopt;
-    const Term t = core(c, *l).term();
-    for (NodeId n : g) {
-        if (!c.is_up(n)) continue;
-        if (core(c, n).term() != t || core(c, n).leader() != *l) return std::nullopt;
-    }
-    return l;
-}
-
-std::optional<NodeId> await_leader(ReplicaCluster& c, const Group& g, int max_ticks) {
-    std::optional<NodeId> l;
-    c.run_until(
-        [&] {
-            l = settled_leader(c, g);
-            return l.has_value();
-        },
-        max_ticks);
-    return l;
 }
 
 // Starts operations from `start` until one ends ok, within max_ticks (a
@@ -232,20 +175,20 @@ TEST(ReplicaScenario, ReElectionAfterLeaderFailure) {
     const std::optional<NodeId> l1 = await_leader(c, all, kReElectionBound);
     ASSERT_TRUE(l1.has_value()) << report(c);
     ASSERT_TRUE(write_ok(c, 1, "a").has_value()) << report(c);
-    const Term t1 = core(c, *l1).term();
+    const Term t1 = core_of(c, *l1).term();
 
     c.crash(*l1);
     const Group rest = without(all, *l1);
     const std::optional<NodeId> l2 = await_leader(c, rest, kReElectionBound);
     ASSERT_TRUE(l2.has_value()) << "no new leader within 60 ticks of the crash" << report(c);
-    ASSERT_GT(core(c, *l2).term(), t1) << report(c);
-    const Term t2 = core(c, *l2).term();
+    ASSERT_GT(core_of(c, *l2).term(), t1) << report(c);
+    const Term t2 = core_of(c, *l2).term();
     ASSERT_TRUE(write_ok(c, 1, "a").has_value()) << "two of three took no write" << report(c);
 
     c.restart(*l1);
     ASSERT_TRUE(c.tick(5 * kElection)) << report(c);
     EXPECT_EQ(settled_leader(c, all), l2) << "the old leader disturbed the new one" << report(c);
-    EXPECT_EQ(core(c, *l2).term(), t2) << report(c);
+    EXPECT_EQ(core_of(c, *l2).term(), t2) << report(c);
 
     // Every server cut off from the others: none can lead, so no write may
     // be acknowledged, whichever server a client reaches.
@@ -255,7 +198,7 @@ TEST(ReplicaScenario, ReElectionAfterLeaderFailure) {
     c.isolate(other);
     ASSERT_TRUE(c.tick(3 * kElection)) << report(c);
     for (NodeId n : all) {
-        EXPECT_NE(core(c, n).role(), Role::kLeader) << "n" << n.value << report(c);
+        EXPECT_NE(core_of(c, n).role(), Role::kLeader) << "n" << n.value << report(c);
     }
     std::vector<ClientOpId> refused;
     for (std::uint64_t client = 2; client <= 4; ++client) {
@@ -267,7 +210,7 @@ TEST(ReplicaScenario, ReElectionAfterLeaderFailure) {
             << "without a majority: " << format_operation(c.op(id)) << report(c);
     }
     for (NodeId n : all) {
-        EXPECT_NE(core(c, n).role(), Role::kLeader) << "n" << n.value << report(c);
+        EXPECT_NE(core_of(c, n).role(), Role::kLeader) << "n" << n.value << report(c);
     }
 
     c.rejoin(other);
@@ -335,15 +278,15 @@ TEST(ReplicaScenario, PersistenceAcrossRestartOfEveryNode) {
         std::map<NodeId, Term> terms;
         std::map<NodeId, raft::Index> applied;
         for (NodeId n : all) {
-            terms[n] = core(c, n).term();
+            terms[n] = core_of(c, n).term();
             applied[n] = c.replica(n).applied();
         }
         for (NodeId n : all) c.crash(n, /*torn=*/(n.value + round) % 2 == 0);
         for (NodeId n : all) c.restart(n);
         for (NodeId n : all) {
-            EXPECT_GE(core(c, n).term(), terms[n])
+            EXPECT_GE(core_of(c, n).term(), terms[n])
                 << "n" << n.value << " lost its term" << report(c);
-            EXPECT_GE(core(c, n).log().last_index(), applied[n])
+            EXPECT_GE(core_of(c, n).log().last_index(), applied[n])
                 << "n" << n.value << " lost entries it had applied" << report(c);
         }
         const std::optional<NodeId> l = await_leader(c, all, kReElectionBound);
@@ -400,8 +343,8 @@ TEST(ReplicaScenario, SnapshotsWithLaggingFollowers) {
     }
     EXPECT_GE(c.counters().snapshots_taken, 6u) << report(c);
     ASSERT_EQ(leader_in(c, all), l) << "the leader changed with no fault" << report(c);
-    const raft::Index compacted = core(c, l).log().first_index().prev();
-    ASSERT_GT(compacted, core(c, cut).log().last_index()) << report(c);
+    const raft::Index compacted = core_of(c, l).log().first_index().prev();
+    ASSERT_GT(compacted, core_of(c, cut).log().last_index()) << report(c);
     ASSERT_GT(compacted, c.disk(down).current().log.last_index()) << report(c);
 
     const std::uint64_t installed = c.counters().snapshots_installed;
@@ -445,7 +388,7 @@ TEST(ReplicaScenario, StaleLeaderRejoins) {
         ASSERT_TRUE(write_ok(c, client, "x").has_value()) << report(c);
     }
     const NodeId l1 = *settled_leader(c, all);
-    const Term t1 = core(c, l1).term();
+    const Term t1 = core_of(c, l1).term();
 
     c.isolate(l1);
     const std::vector<ClientOpId> stale = {c.client_set(1, "x"), c.client_incr(2, "n"),
@@ -453,10 +396,10 @@ TEST(ReplicaScenario, StaleLeaderRejoins) {
     const Group majority = without(all, l1);
     const std::optional<NodeId> l2 = await_leader(c, majority, kReElectionBound);
     ASSERT_TRUE(l2.has_value()) << report(c);
-    EXPECT_GT(core(c, *l2).term(), t1) << report(c);
+    EXPECT_GT(core_of(c, *l2).term(), t1) << report(c);
     // A new client goes to any server: once the cut-off leader stepped down
     // (check-quorum), it refuses at once instead of taking the write.
-    ASSERT_TRUE(c.run_until([&] { return core(c, l1).role() != Role::kLeader; }, 2 * kElection))
+    ASSERT_TRUE(c.run_until([&] { return core_of(c, l1).role() != Role::kLeader; }, 2 * kElection))
         << report(c);
     ASSERT_TRUE(write_ok(c, 4, "x").has_value()) << report(c);
 
@@ -466,7 +409,7 @@ TEST(ReplicaScenario, StaleLeaderRejoins) {
     const std::optional<NodeId> l3 = await_leader(c, Group{l1, third}, kReElectionBound);
     ASSERT_TRUE(l3.has_value()) << report(c);
     EXPECT_EQ(*l3, third) << "a leader whose log ends in an older term won" << report(c);
-    ASSERT_TRUE(c.run_until([&] { return core(c, *l2).role() != Role::kLeader; }, 2 * kElection))
+    ASSERT_TRUE(c.run_until([&] { return core_of(c, *l2).role() != Role::kLeader; }, 2 * kElection))
         << report(c);
     ASSERT_TRUE(write_ok(c, 5, "x").has_value()) << report(c);
     c.rejoin(*l2);
@@ -474,8 +417,8 @@ TEST(ReplicaScenario, StaleLeaderRejoins) {
     const std::optional<NodeId> l4 = await_leader(c, all, 2 * kElection);
     ASSERT_TRUE(l4.has_value()) << report(c);
     EXPECT_NE(*l4, l1) << report(c);
-    EXPECT_EQ(core(c, l1).role(), Role::kFollower) << report(c);
-    EXPECT_EQ(core(c, l1).leader(), *l4) << report(c);
+    EXPECT_EQ(core_of(c, l1).role(), Role::kFollower) << report(c);
+    EXPECT_EQ(core_of(c, l1).leader(), *l4) << report(c);
 
     ASSERT_TRUE(c.run_until([&] { return c.pending_ops() == 0; }, 300)) << report(c);
     expect_not_acknowledged(c, stale, o.client_timeout_ticks);
@@ -501,26 +444,27 @@ TEST(ReplicaScenario, LeaderCutOffStepsDown) {
         ASSERT_TRUE(write_ok(c, client, "q").has_value()) << report(c);
     }
     const NodeId l = *settled_leader(c, all);
-    const Term term = core(c, l).term();
+    const Term term = core_of(c, l).term();
     const NodeId buddy = without(all, l).front();
     const Group majority = without(without(all, l), buddy);
     c.split({{l, buddy}, majority});
     const std::vector<ClientOpId> stale = {c.client_set(1, "q"), c.client_get(2, "q")};
 
     const std::uint64_t start = c.ticks();
-    ASSERT_TRUE(c.run_until([&] { return core(c, l).role() != Role::kLeader; }, 2 * kElection + 1))
+    ASSERT_TRUE(
+        c.run_until([&] { return core_of(c, l).role() != Role::kLeader; }, 2 * kElection + 1))
         << "the cut-off leader still leads after 2 election timeouts" << report(c);
     EXPECT_LE(c.ticks() - start, 2u * kElection + 1);
     const std::optional<NodeId> l2 = await_leader(c, majority, kReElectionBound);
     ASSERT_TRUE(l2.has_value()) << report(c);
-    EXPECT_GT(core(c, *l2).term(), term) << report(c);
-    EXPECT_NE(core(c, buddy).role(), Role::kLeader) << report(c);
+    EXPECT_GT(core_of(c, *l2).term(), term) << report(c);
+    EXPECT_NE(core_of(c, buddy).role(), Role::kLeader) << report(c);
     ASSERT_TRUE(write_ok(c, 3, "q").has_value()) << report(c);
 
     c.heal();
     ASSERT_TRUE(write_ok(c, 4, "q").has_value()) << report(c);
     EXPECT_EQ(await_leader(c, all, kReElectionBound), l2) << report(c);
-    EXPECT_EQ(core(c, l).role(), Role::kFollower) << report(c);
+    EXPECT_EQ(core_of(c, l).role(), Role::kFollower) << report(c);
     ASSERT_TRUE(c.run_until([&] { return c.pending_ops() == 0; }, 300)) << report(c);
     expect_not_acknowledged(c, stale, o.client_timeout_ticks);
     for (ClientOpId id : stale) {
@@ -552,11 +496,11 @@ TEST(ReplicaScenario, LeadershipTransfer) {
     // To an up-to-date follower.
     {
         const NodeId target = without(all, l).front();
-        const Term term = core(c, l).term();
+        const Term term = core_of(c, l).term();
         ASSERT_EQ(admin_answer(c, transfer_to(c, l, target), 1), "+OK") << report(c);
         ASSERT_TRUE(c.run_until([&] { return settled_leader(c, all) == target; }, kElection))
             << "transfer to an up-to-date node took over an election timeout" << report(c);
-        EXPECT_EQ(core(c, target).term(), term.next()) << report(c);
+        EXPECT_EQ(core_of(c, target).term(), term.next()) << report(c);
         ASSERT_TRUE(write_ok(c, 1, "t").has_value()) << report(c);
         l = target;
     }
@@ -580,14 +524,15 @@ TEST(ReplicaScenario, LeadershipTransfer) {
             ASSERT_TRUE(write_ok(c, 1, fmt::format("t{}", i % 6)).has_value()) << report(c);
         }
         c.rejoin(target);
-        ASSERT_LT(core(c, target).log().last_index(), core(c, l).log().committed()) << report(c);
-        const raft::Index committed = core(c, l).log().committed();
-        const Term term = core(c, l).term();
+        ASSERT_LT(core_of(c, target).log().last_index(), core_of(c, l).log().committed())
+            << report(c);
+        const raft::Index committed = core_of(c, l).log().committed();
+        const Term term = core_of(c, l).term();
         ASSERT_EQ(admin_answer(c, transfer_to(c, l, target), 1), "+OK") << report(c);
         ASSERT_TRUE(c.run_until([&] { return settled_leader(c, all) == target; }, 2 * kElection))
             << "transfer to a lagging node did not complete" << report(c);
-        EXPECT_EQ(core(c, target).term(), term.next()) << report(c);
-        EXPECT_GE(core(c, target).log().committed(), committed) << report(c);
+        EXPECT_EQ(core_of(c, target).term(), term.next()) << report(c);
+        EXPECT_GE(core_of(c, target).log().committed(), committed) << report(c);
         ASSERT_TRUE(write_ok(c, 1, "t").has_value()) << report(c);
         EXPECT_EQ(leader_in(c, all), target) << report(c);
         l = target;
@@ -597,12 +542,12 @@ TEST(ReplicaScenario, LeadershipTransfer) {
     {
         const NodeId target = without(all, l).front();
         c.crash(target);
-        const Term term = core(c, l).term();
+        const Term term = core_of(c, l).term();
         ASSERT_EQ(admin_answer(c, transfer_to(c, l, target), 1), "+OK") << report(c);
         ASSERT_TRUE(write_ok(c, 2, "t", 3 * kElection).has_value())
             << "the leader did not abandon the transfer to a down node" << report(c);
         EXPECT_EQ(leader_in(c, all), l) << report(c);
-        EXPECT_EQ(core(c, l).term(), term) << report(c);
+        EXPECT_EQ(core_of(c, l).term(), term) << report(c);
         c.restart(target);
     }
     end_checks(c);
@@ -632,7 +577,7 @@ TEST(ReplicaScenario, MembershipChangeWhileNodeDown) {
     const auto voters_are = [&](const std::set<NodeId>& want) {
         const std::optional<NodeId> l = c.leader();
         if (!l) return false;
-        const raft::Membership m = core(c, *l).membership();
+        const raft::Membership m = core_of(c, *l).membership();
         return m.voters == want && m.learners.empty();
     };
     ASSERT_TRUE(c.run_until(
@@ -655,7 +600,7 @@ TEST(ReplicaScenario, MembershipChangeWhileNodeDown) {
 
     c.restart(nid(3));
     ASSERT_TRUE(c.await_convergence(4 * kElection)) << report(c);
-    EXPECT_EQ(core(c, nid(3)).membership().voters, after) << report(c);
+    EXPECT_EQ(core_of(c, nid(3)).membership().voters, after) << report(c);
 
     c.crash(keep);
     ASSERT_TRUE(write_ok(c, 1, "m", 20 * kElection).has_value())
@@ -682,18 +627,18 @@ TEST(ReplicaScenario, RemovedServerCannotDisrupt) {
 
     c.isolate(gone);
     ASSERT_EQ(admin_answer(c, remove_node(c, l, gone), 2 * kElection), "+OK") << report(c);
-    EXPECT_FALSE(core(c, l).membership().contains(gone)) << report(c);
-    EXPECT_TRUE(core(c, gone).membership().contains(gone)) << "it learned it was removed";
-    const Term term = core(c, l).term();
+    EXPECT_FALSE(core_of(c, l).membership().contains(gone)) << report(c);
+    EXPECT_TRUE(core_of(c, gone).membership().contains(gone)) << "it learned it was removed";
+    const Term term = core_of(c, l).term();
     ASSERT_TRUE(c.tick(5 * kElection)) << report(c);
 
     c.rejoin(gone);
     ASSERT_TRUE(c.tick(10 * kElection)) << report(c);
     EXPECT_EQ(settled_leader(c, stay), l) << "the removed server disrupted the leader" << report(c);
-    EXPECT_EQ(core(c, l).term(), term) << report(c);
-    EXPECT_NE(core(c, gone).role(), Role::kLeader) << report(c);
+    EXPECT_EQ(core_of(c, l).term(), term) << report(c);
+    EXPECT_NE(core_of(c, gone).role(), Role::kLeader) << report(c);
     ASSERT_TRUE(write_ok(c, 1, "r").has_value()) << report(c);
-    EXPECT_EQ(core(c, l).term(), term) << report(c);
+    EXPECT_EQ(core_of(c, l).term(), term) << report(c);
 
     c.crash(gone);  // stopped for good, as an operator does after +OK
     end_checks(c);
@@ -721,14 +666,14 @@ TEST(ReplicaScenario, JoinerBecomesAVoter) {
         ASSERT_TRUE(load.tick_once()) << report(c);
         const std::optional<NodeId> now = c.leader();
         if (!now) continue;
-        const raft::Membership m = core(c, *now).membership();
+        const raft::Membership m = core_of(c, *now).membership();
         joined = m.voters == want && m.learners.empty();
     }
     ASSERT_TRUE(joined) << "the joiner is not a voter after 200 ticks" << report(c);
     ASSERT_TRUE(load.run(2 * kElection)) << report(c);
     ASSERT_TRUE(c.run_until([&] { return c.pending_ops() == 0; }, 150)) << report(c);
     ASSERT_TRUE(c.await_convergence(4 * kElection)) << report(c);
-    EXPECT_EQ(core(c, joiner).membership().voters, want) << report(c);
+    EXPECT_EQ(core_of(c, joiner).membership().voters, want) << report(c);
 
     const NodeId from = *c.leader();
     ASSERT_EQ(admin_answer(c, transfer_to(c, from, joiner), 1), "+OK") << report(c);

@@ -27,6 +27,7 @@
 #include "raft/membership.h"
 #include "sim/cluster.h"
 #include "sim/kv_machine.h"
+#include "sim/scenario_support.h"
 #include "testing/seed.h"
 
 namespace raftkv::sim {
@@ -37,31 +38,12 @@ using raft::MessageType;
 using raft::NodeId;
 using raft::Role;
 using raft::Term;
-using Group = std::vector<NodeId>;
-
-// Every scenario runs the cores with this election timeout (the randomized
-// timeout is in [kElection, 2 * kElection)) and a heartbeat every tick.
-constexpr int kElection = 10;
-// Electing a leader once the old one is gone: the followers notice within
-// one maximal timeout (2 * kElection); timeouts are whole ticks, so two
-// candidates start in one tick about one time in ten and split the vote,
-// each split costing up to another maximal timeout. Allow two splits.
-constexpr int kReElectionBound = 6 * kElection;
-
-NodeId nid(int i) { return NodeId(static_cast<std::uint64_t>(i)); }
+using namespace scenario;  // NOLINT(google-build-using-namespace)
 
 Group group(std::initializer_list<int> members) {
     Group g;
     for (int i : members) g.push_back(nid(i));
     return g;
-}
-
-Group without(const Group& g, NodeId out) {
-    Group r;
-    for (NodeId n : g) {
-        if (n != out) r.push_back(n);
-    }
-    return r;
 }
 
 ClusterOptions scenario_options(int nodes, std::uint64_t seed) {
@@ -74,15 +56,6 @@ ClusterOptions scenario_options(int nodes, std::uint64_t seed) {
     return o;
 }
 
-// What a failed assertion prints after its own message.
-std::string report(const Cluster& c) {
-    return fmt::format("\nfailure: {}\nstatus:\n{}counters: {}\nlast events:\n{}",
-                       c.ok() ? std::string("(none)") : c.failure(), c.status(),
-                       c.counters().to_string(), c.trace_dump());
-}
-
-#define ASSERT_CLUSTER_OK(c) ASSERT_TRUE((c).ok()) << report(c)
-
 // A set command as a raw log entry (no client waits for it).
 std::string set_cmd(std::string key, std::string value) {
     return encode_command(KvCommand{.kind = OpKind::kSet,
@@ -90,40 +63,6 @@ std::string set_cmd(std::string key, std::string value) {
                                     .op = 0,
                                     .key = std::move(key),
                                     .value = std::move(value)});
-}
-
-// The up node of `g` that leads the highest term, if any.
-std::optional<NodeId> leader_in(const Cluster& c, const Group& g) {
-    std::optional<NodeId> best;
-    for (NodeId n : g) {
-        if (!c.is_up(n) || c.node(n).role() != Role::kLeader) continue;
-        if (!best || c.node(n).term() > c.node(*best).term()) best = n;
-    }
-    return best;
-}
-
-// A leader of `g` whose term no up member of `g` exceeds, and whom every
-// up member of `g` follows.
-std::optional<NodeId> settled_leader(const Cluster& c, const Group& g) {
-    const std::optional<NodeId> l = leader_in(c, g);
-    if (!l) return std::nullopt;
-    const Term t = c.node(*l).term();
-    for (NodeId n : g) {
-        if (!c.is_up(n)) continue;
-        if (c.node(n).term() != t || c.node(n).leader() != *l) return std::nullopt;
-    }
-    return l;
-}
-
-std::optional<NodeId> await_leader(Cluster& c, const Group& g, int max_ticks) {
-    std::optional<NodeId> l;
-    c.run_until(
-        [&] {
-            l = settled_leader(c, g);
-            return l.has_value();
-        },
-        max_ticks);
-    return l;
 }
 
 std::size_t applied_count(const Cluster& c, const Group& g, Index index) {
