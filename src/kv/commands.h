@@ -38,6 +38,16 @@ enum class CommandId : std::uint8_t {
     kFlushall,
     kAddress,
     kSession,
+    kSetex,
+    kPsetex,
+    kGetex,
+    kExpire,
+    kPexpire,
+    kExpireat,
+    kPexpireat,
+    kPersist,
+    kExpireDue,
+    kClock,
     kGet,
     kExists,
     kMget,
@@ -46,6 +56,10 @@ enum class CommandId : std::uint8_t {
     kKeys,
     kScan,
     kData,
+    kTtl,
+    kPttl,
+    kExpiretime,
+    kPexpiretime,
 };
 
 struct CommandInfo {
@@ -85,6 +99,25 @@ std::optional<std::int64_t> parse_i64(std::string_view s);
 // An unsigned 64-bit decimal: digits only, no leading zeros.
 std::optional<std::uint64_t> parse_u64(std::string_view s);
 
+// An expiry as a command gives it (EX, PX, EXAT, PXAT, KEEPTTL, PERSIST),
+// in milliseconds. A relative one becomes a deadline at apply, from the log
+// time (state_machine.h); that it is positive and fits in milliseconds is
+// checked before it is logged, as Redis does.
+struct ExpireOption {
+    enum class Kind : std::uint8_t {
+        kNone,      // the command clears any TTL (SET) or leaves it (GETEX)
+        kRelative,  // EX, PX: ms from the log time
+        kAbsolute,  // EXAT, PXAT: a Unix time in ms
+        kKeepTtl,   // SET ... KEEPTTL
+        kPersist,   // GETEX ... PERSIST
+    };
+    Kind kind = Kind::kNone;
+    std::int64_t ms = 0;  // kRelative, kAbsolute: > 0
+    // Which option gave it ("ex", "px", "exat", "pxat"): Redis accepts the
+    // same one again (the last value counts), not another.
+    std::string_view option;
+};
+
 struct SetOptions {
     bool nx = false;   // only set if the key does not exist
     bool xx = false;   // only set if the key exists
@@ -92,11 +125,29 @@ struct SetOptions {
     // IFEQ (Redis 8.4): only set if the key exists and its value equals these
     // bytes exactly. Borrows from args.
     std::optional<std::string_view> ifeq;
+    ExpireOption expire;
 };
-// SET key value [NX | XX | IFEQ match-value] [GET] [KEEPTTL]; the conditions
-// exclude each other (a second one is a syntax error, as is IFEQ without its
-// value); expiry options are rejected.
+// SET key value [NX | XX | IFEQ match-value] [GET] [EX s | PX ms | EXAT t |
+// PXAT t | KEEPTTL]; the conditions exclude each other, as do the expiry
+// options (a second one is a syntax error, as is IFEQ without its value).
 std::string_view parse_set_options(std::span<const std::string> args, SetOptions* opts);
+// GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST].
+std::string_view parse_getex_options(std::span<const std::string> args, ExpireOption* expire);
+// SETEX key seconds value, PSETEX key ms value.
+std::string_view parse_setex(CommandId id, std::span<const std::string> args, ExpireOption* expire);
+
+// EXPIRE key seconds [NX | XX | GT | LT] and PEXPIRE, EXPIREAT, PEXPIREAT.
+struct ExpireArgs {
+    std::int64_t ms = 0;    // the time in ms (any sign; EXPIRE's seconds * 1000)
+    bool absolute = false;  // EXPIREAT, PEXPIREAT
+    bool nx = false, xx = false, gt = false, lt = false;
+};
+std::string_view parse_expire(CommandId id, std::span<const std::string> args, ExpireArgs* parsed);
+
+// RAFTKV.EXPIRE <max>: the leader's active expiry, deleting up to max keys
+// whose deadline has passed in log time. 1 <= max <= kExpireBatchMax.
+inline constexpr std::uint64_t kExpireBatchMax = 10'000;
+std::string_view parse_expire_due(std::span<const std::string> args, std::uint64_t* max);
 
 struct ScanOptions {
     std::uint64_t cursor = 0;

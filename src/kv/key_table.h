@@ -50,6 +50,15 @@ public:
     struct Entry {
         std::string key;
         std::string value;
+        // The key's deadline in log time (ms since the Unix epoch), 0 if it
+        // has none. Kept by the StateMachine, with its deadline index.
+        std::uint64_t expires_at_ms = 0;
+
+        // As Redis (keyIsExpired): gone once the time is past the deadline;
+        // at the deadline itself the key still exists, with a PTTL of 0.
+        bool is_expired_at(std::uint64_t now_ms) const {
+            return expires_at_ms != 0 && expires_at_ms < now_ms;
+        }
     };
 
     KeyTable();

@@ -21,7 +21,12 @@ constexpr std::string_view kSnapshotMagic = "RKVS";
 // magic, version, record count; then records; then the checksum.
 constexpr std::size_t kSnapshotHeaderBytes = 4 + 1 + 8;
 constexpr std::size_t kSnapshotTrailerBytes = 8;
+// The smallest record: key and value lengths (versions 1-3), and from
+// version 4 on the deadline.
 constexpr std::size_t kSnapshotRecordBytesMin = 4 + 4;
+constexpr std::size_t kSnapshotRecordBytesMinV4 = 4 + 4 + 8;
+// The version that added per-key deadlines.
+constexpr std::uint8_t kSnapshotVersionDeadlines = 4;
 static_assert(kSnapshotHeaderBytes == 13);
 
 // Redis's text; like Redis, it quotes at most about 128 bytes of arguments.
@@ -131,19 +136,24 @@ void StateMachine::run_command(std::span<const std::string> args, resp::ReplyWri
     }
     if (!check(*info, args, out)) return;
     if (info->cls == CommandClass::kRead) {
-        run_read(*info, args, out);
+        run_read(*info, args, log_time_ms_, out);
     } else {
         run_write(*info, args, out);
     }
 }
 
 void StateMachine::read(std::span<const std::string> args, resp::ReplyWriter& out) const {
+    read(args, log_time_ms_, out);
+}
+
+void StateMachine::read(std::span<const std::string> args, std::uint64_t now_ms,
+                        resp::ReplyWriter& out) const {
     RAFTKV_ASSERT(!args.empty());
     const CommandInfo* info = find_command(args[0]);
     RAFTKV_ASSERT(info != nullptr, "read() of unknown command '{}'", args[0]);
     RAFTKV_ASSERT(info->cls == CommandClass::kRead, "read() of write command '{}'", info->name);
     if (!check(*info, args, out)) return;
-    run_read(*info, args, out);
+    run_read(*info, args, std::max(now_ms, log_time_ms_), out);
 }
 
 void StateMachine::run_write(const CommandInfo& info, std::span<const std::string> args,
@@ -170,28 +180,45 @@ void StateMachine::run_write(const CommandInfo& info, std::span<const std::strin
             return address(args, out);
         case CommandId::kSession:
             return session(args, out);
+        case CommandId::kSetex:
+        case CommandId::kPsetex:
+            return setex(info, args, out);
+        case CommandId::kGetex:
+            return getex(args, out);
+        case CommandId::kExpire:
+        case CommandId::kPexpire:
+        case CommandId::kExpireat:
+        case CommandId::kPexpireat:
+            return expire(info, args, out);
+        case CommandId::kPersist:
+            return persist(args, out);
+        case CommandId::kExpireDue:
+            return expire_due(args, out);
+        case CommandId::kClock:
+            return out.simple("OK");  // the entry's time moved the log time
         default:
             RAFTKV_ASSERT(false, "'{}' is not a write", info.name);
     }
 }
 
 void StateMachine::run_read(const CommandInfo& info, std::span<const std::string> args,
-                            resp::ReplyWriter& out) const {
+                            std::uint64_t now_ms, resp::ReplyWriter& out) const {
     switch (info.id) {
         case CommandId::kGet: {
-            const KeyTable::Entry* e = table_.find(args[1]);
+            const KeyTable::Entry* e = find_live(args[1], now_ms);
             if (e == nullptr) return out.null_bulk();
             return out.bulk(e->value);
         }
         case CommandId::kExists: {
             std::int64_t n = 0;
-            for (std::size_t i = 1; i < args.size(); ++i) n += table_.find(args[i]) != nullptr;
+            for (std::size_t i = 1; i < args.size(); ++i)
+                n += find_live(args[i], now_ms) != nullptr;
             return out.integer(n);
         }
         case CommandId::kMget: {
             out.array_header(args.size() - 1);
             for (std::size_t i = 1; i < args.size(); ++i) {
-                const KeyTable::Entry* e = table_.find(args[i]);
+                const KeyTable::Entry* e = find_live(args[i], now_ms);
                 if (e == nullptr) {
                     out.null_bulk();
                 } else {
@@ -201,35 +228,64 @@ void StateMachine::run_read(const CommandInfo& info, std::span<const std::string
             return;
         }
         case CommandId::kStrlen: {
-            const KeyTable::Entry* e = table_.find(args[1]);
+            const KeyTable::Entry* e = find_live(args[1], now_ms);
             return out.integer(e == nullptr ? 0 : static_cast<std::int64_t>(e->value.size()));
         }
         case CommandId::kDbsize:
-            return out.integer(static_cast<std::int64_t>(table_.size()));
+            return out.integer(static_cast<std::int64_t>(table_.size() - expired_count(now_ms)));
         case CommandId::kKeys:
-            return keys(args, out);
+            return keys(args, now_ms, out);
         case CommandId::kScan:
-            return scan(args, out);
+            return scan(args, now_ms, out);
         case CommandId::kData:
-            return data(out);
+            return data(now_ms, out);
+        case CommandId::kTtl:
+        case CommandId::kPttl:
+        case CommandId::kExpiretime:
+        case CommandId::kPexpiretime:
+            return ttl(info, args, now_ms, out);
         default:
             RAFTKV_ASSERT(false, "'{}' is not a read", info.name);
     }
 }
 
-void StateMachine::put(std::string_view key, std::string_view value) {
+const KeyTable::Entry* StateMachine::find_live(std::string_view key, std::uint64_t now_ms) const {
+    const KeyTable::Entry* e = table_.find(key);
+    if (e == nullptr || e->is_expired_at(now_ms)) return nullptr;
+    return e;
+}
+
+KeyTable::Entry* StateMachine::find_live(std::string_view key) {
+    KeyTable::Entry* e = table_.find(key);
+    if (e != nullptr && e->is_expired_at(log_time_ms_)) {
+        erase(key);
+        return nullptr;
+    }
+    return e;
+}
+
+KeyTable::Entry* StateMachine::put(std::string_view key, std::string_view value) {
     auto [e, inserted] = table_.find_or_insert(key);
     if (inserted) data_bytes_ += key.size();
     data_bytes_ -= e->value.size();
     e->value.assign(value);
     data_bytes_ += value.size();
+    return e;
 }
 
 bool StateMachine::erase(std::string_view key) {
     std::unique_ptr<KeyTable::Entry> e = table_.extract(key);
     if (e == nullptr) return false;
     data_bytes_ -= e->key.size() + e->value.size();
+    if (e->expires_at_ms != 0) deadlines_.erase({e->expires_at_ms, std::string_view(e->key)});
     return true;
+}
+
+void StateMachine::set_deadline(KeyTable::Entry& e, std::uint64_t at_ms) {
+    if (e.expires_at_ms == at_ms) return;
+    if (e.expires_at_ms != 0) deadlines_.erase({e.expires_at_ms, std::string_view(e.key)});
+    e.expires_at_ms = at_ms;
+    if (at_ms != 0) deadlines_.emplace(at_ms, std::string_view(e.key));
 }
 
 void StateMachine::set(std::span<const std::string> args, resp::ReplyWriter& out) {
@@ -238,11 +294,18 @@ void StateMachine::set(std::span<const std::string> args, resp::ReplyWriter& out
         std::string_view err = parse_set_options(args, &opts);
         RAFTKV_ASSERT(err.empty(), "check() passed a bad SET: {}", err);
     }
-    if (!opts.nx && !opts.xx && !opts.ifeq && !opts.get) {  // the hot path
-        put(args[1], args[2]);
+    using Kind = ExpireOption::Kind;
+    std::uint64_t deadline = 0;  // 0: SET clears the TTL (or keeps it: KEEPTTL)
+    if (opts.expire.kind == Kind::kRelative || opts.expire.kind == Kind::kAbsolute) {
+        const std::optional<std::uint64_t> at = deadline_of(opts.expire);
+        if (!at) return out.error("ERR invalid expire time in 'set' command");
+        deadline = *at;
+    }
+    if (!opts.nx && !opts.xx && !opts.ifeq && !opts.get && opts.expire.kind == Kind::kNone) {
+        set_deadline(*put(args[1], args[2]), 0);  // the hot path
         return out.simple("OK");
     }
-    KeyTable::Entry* e = table_.find(args[1]);
+    KeyTable::Entry* e = find_live(args[1]);
     // Every key holds a string, so IFEQ never meets Redis's WRONGTYPE case.
     bool do_set = !(opts.nx && e != nullptr) && !(opts.xx && e == nullptr) &&
                   !(opts.ifeq && (e == nullptr || e->value != *opts.ifeq));
@@ -254,7 +317,12 @@ void StateMachine::set(std::span<const std::string> args, resp::ReplyWriter& out
             out.bulk(e->value);
         }
     }
-    if (do_set) put(args[1], args[2]);
+    if (do_set) {
+        e = put(args[1], args[2]);
+        if (opts.expire.kind != Kind::kKeepTtl) set_deadline(*e, deadline);
+        // EXAT/PXAT in the past: set, and expired at once.
+        if (deadline != 0 && deadline <= log_time_ms_) erase(args[1]);
+    }
     if (opts.get) return;
     if (do_set) return out.simple("OK");
     out.null_bulk();
@@ -262,13 +330,14 @@ void StateMachine::set(std::span<const std::string> args, resp::ReplyWriter& out
 
 void StateMachine::del(std::span<const std::string> args, resp::ReplyWriter& out) {
     std::int64_t n = 0;
-    for (std::size_t i = 1; i < args.size(); ++i) n += erase(args[i]);
+    for (std::size_t i = 1; i < args.size(); ++i)
+        n += find_live(args[i]) != nullptr && erase(args[i]);
     out.integer(n);
 }
 
 void StateMachine::mset(std::span<const std::string> args, resp::ReplyWriter& out) {
     RAFTKV_ASSERT(args.size() % 2 == 1);
-    for (std::size_t i = 1; i < args.size(); i += 2) put(args[i], args[i + 1]);
+    for (std::size_t i = 1; i < args.size(); i += 2) set_deadline(*put(args[i], args[i + 1]), 0);
     out.simple("OK");
 }
 
@@ -278,7 +347,7 @@ void StateMachine::incr_by(const CommandInfo& info, std::span<const std::string>
     std::string_view err = parse_increment(info.id, args, &delta);
     RAFTKV_ASSERT(err.empty(), "check() passed a bad {}: {}", info.name, err);
     std::int64_t old = 0;
-    if (const KeyTable::Entry* e = table_.find(args[1]); e != nullptr) {
+    if (const KeyTable::Entry* e = find_live(args[1]); e != nullptr) {
         std::optional<std::int64_t> v = parse_i64(e->value);
         if (!v) return out.error("ERR value is not an integer or out of range");
         old = *v;
@@ -290,12 +359,12 @@ void StateMachine::incr_by(const CommandInfo& info, std::span<const std::string>
     char buf[24];
     auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), result);
     RAFTKV_ASSERT(ec == std::errc());
-    put(args[1], std::string_view(buf, static_cast<std::size_t>(end - buf)));
+    put(args[1], std::string_view(buf, static_cast<std::size_t>(end - buf)));  // keeps the TTL
     out.integer(result);
 }
 
 void StateMachine::append(std::span<const std::string> args, resp::ReplyWriter& out) {
-    const KeyTable::Entry* e = table_.find(args[1]);
+    const KeyTable::Entry* e = find_live(args[1]);
     std::uint64_t old_bytes = e == nullptr ? 0 : e->value.size();
     if (old_bytes + args[2].size() > kValueBytesMax) {
         return out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -308,14 +377,15 @@ void StateMachine::append(std::span<const std::string> args, resp::ReplyWriter& 
 }
 
 void StateMachine::getdel(std::span<const std::string> args, resp::ReplyWriter& out) {
-    std::unique_ptr<KeyTable::Entry> e = table_.extract(args[1]);
+    const KeyTable::Entry* e = find_live(args[1]);
     if (e == nullptr) return out.null_bulk();
-    data_bytes_ -= e->key.size() + e->value.size();
     out.bulk(e->value);
+    erase(args[1]);
 }
 
 void StateMachine::flushall(resp::ReplyWriter& out) {
     table_.clear();
+    deadlines_.clear();
     data_bytes_ = 0;
     out.simple("OK");
 }
@@ -363,22 +433,24 @@ void StateMachine::session(std::span<const std::string> args, resp::ReplyWriter&
     sessions_.set_reply(*s, run.seq, std::move(reply));
 }
 
-void StateMachine::keys(std::span<const std::string> args, resp::ReplyWriter& out) const {
+void StateMachine::keys(std::span<const std::string> args, std::uint64_t now_ms,
+                        resp::ReplyWriter& out) const {
     std::vector<std::string_view> found;
     table_.for_each([&](const KeyTable::Entry& e) {
-        if (glob_match(args[1], e.key)) found.push_back(e.key);
+        if (!e.is_expired_at(now_ms) && glob_match(args[1], e.key)) found.push_back(e.key);
     });
     out.array_header(found.size());
     for (std::string_view k : found) out.bulk(k);
 }
 
-void StateMachine::scan(std::span<const std::string> args, resp::ReplyWriter& out) const {
+void StateMachine::scan(std::span<const std::string> args, std::uint64_t now_ms,
+                        resp::ReplyWriter& out) const {
     ScanOptions opts;
     std::string_view err = parse_scan_options(args, &opts);
     RAFTKV_ASSERT(err.empty(), "check() passed a bad SCAN: {}", err);
     std::vector<std::string_view> found;
     std::uint64_t next = table_.scan(opts.cursor, opts.count, [&](const KeyTable::Entry& e) {
-        if (!opts.type_matches) return;
+        if (!opts.type_matches || e.is_expired_at(now_ms)) return;
         if (opts.pattern && !glob_match(*opts.pattern, e.key)) return;
         found.push_back(e.key);
     });
@@ -391,11 +463,13 @@ void StateMachine::scan(std::span<const std::string> args, resp::ReplyWriter& ou
     for (std::string_view k : found) out.bulk(k);
 }
 
-void StateMachine::data(resp::ReplyWriter& out) const {
+void StateMachine::data(std::uint64_t now_ms, resp::ReplyWriter& out) const {
     // Byte order of keys, for people reading it; the table order is a hash order.
     std::vector<const KeyTable::Entry*> entries;
     entries.reserve(table_.size());
-    table_.for_each([&](const KeyTable::Entry& e) { entries.push_back(&e); });
+    table_.for_each([&](const KeyTable::Entry& e) {
+        if (!e.is_expired_at(now_ms)) entries.push_back(&e);
+    });
     std::sort(entries.begin(), entries.end(),
               [](const KeyTable::Entry* a, const KeyTable::Entry* b) { return a->key < b->key; });
     std::string json = "{";
@@ -410,11 +484,16 @@ void StateMachine::data(resp::ReplyWriter& out) const {
 }
 
 std::string StateMachine::snapshot() const {
+    // Without deadlines, version 3: a server of the build before can still
+    // install it (a rolling upgrade; docs/kv_snapshot_format.md).
+    const bool deadlines = !deadlines_.empty();
     std::string image;
     image.reserve(kSnapshotHeaderBytes + kSnapshotTrailerBytes +
-                  table_.size() * kSnapshotRecordBytesMin + data_bytes_);
+                  table_.size() *
+                      (deadlines ? kSnapshotRecordBytesMinV4 : kSnapshotRecordBytesMin) +
+                  data_bytes_);
     image.append(kSnapshotMagic);
-    put_u8(&image, kSnapshotVersion);
+    put_u8(&image, deadlines ? kSnapshotVersion : kSnapshotVersionDeadlines - 1);
     put_u64(&image, table_.size());
     table_.for_each([&](const KeyTable::Entry& e) {
         RAFTKV_ASSERT(e.key.size() <= std::numeric_limits<std::uint32_t>::max());
@@ -423,6 +502,7 @@ std::string StateMachine::snapshot() const {
         image.append(e.key);
         put_u32(&image, static_cast<std::uint32_t>(e.value.size()));
         image.append(e.value);
+        if (deadlines) put_u64(&image, e.expires_at_ms);
     });
     write_addresses(addresses_, &image);
     put_u64(&image, index_);
@@ -458,7 +538,9 @@ Status StateMachine::restore(std::string_view image) {
     std::uint64_t count = 0;
     bool has_count = in.get_u64(&count);
     RAFTKV_ASSERT(has_count);  // the size check above covers the header
-    if (count > in.remaining() / kSnapshotRecordBytesMin) {
+    const std::size_t record_min =
+        version >= kSnapshotVersionDeadlines ? kSnapshotRecordBytesMinV4 : kSnapshotRecordBytesMin;
+    if (count > in.remaining() / record_min) {
         return corrupt(fmt::format("record count {} cannot fit in the {} bytes of records", count,
                                    in.remaining()));
     }
@@ -468,14 +550,17 @@ Status StateMachine::restore(std::string_view image) {
     // each insert would walk a long run (quadratic: 8 s for 650k keys).
     table.reserve(static_cast<std::size_t>(count));
     std::uint64_t data_bytes = 0;
+    std::set<std::pair<std::uint64_t, std::string_view>> deadlines;
     for (std::uint64_t i = 0; i < count; ++i) {
         std::size_t offset = body.size() - in.remaining();
         std::uint32_t key_bytes = 0;
         std::uint32_t value_bytes = 0;
         std::string_view key;
         std::string_view value;
+        std::uint64_t expires_at_ms = 0;  // version 4 on
         if (!in.get_u32(&key_bytes) || !in.get_bytes(key_bytes, &key) ||
-            !in.get_u32(&value_bytes) || !in.get_bytes(value_bytes, &value)) {
+            !in.get_u32(&value_bytes) || !in.get_bytes(value_bytes, &value) ||
+            (version >= kSnapshotVersionDeadlines && !in.get_u64(&expires_at_ms))) {
             return corrupt(
                 fmt::format("record {} of {} at offset {} runs past the end", i, count, offset));
         }
@@ -488,6 +573,12 @@ Status StateMachine::restore(std::string_view image) {
             return corrupt(fmt::format("record {} at offset {}: duplicate key", i, offset));
         }
         e->value.assign(value);
+        if (expires_at_ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            return corrupt(fmt::format("record {} at offset {}: deadline {} is out of range", i,
+                                       offset, expires_at_ms));
+        }
+        e->expires_at_ms = expires_at_ms;
+        if (expires_at_ms != 0) deadlines.emplace(expires_at_ms, std::string_view(e->key));
         data_bytes += key.size() + value.size();
     }
     std::map<std::uint64_t, ServerAddress> addresses;
@@ -507,6 +598,7 @@ Status StateMachine::restore(std::string_view image) {
                                    body.size() - in.remaining()));
     }
     table_ = std::move(table);
+    deadlines_ = std::move(deadlines);
     data_bytes_ = data_bytes;
     addresses_ = std::move(addresses);
     index_ = index;
@@ -522,7 +614,7 @@ bool StateMachine::operator==(const StateMachine& other) const {
     bool equal = true;
     table_.for_each([&](const KeyTable::Entry& e) {
         const KeyTable::Entry* o = equal ? other.table_.find(e.key) : nullptr;
-        equal = o != nullptr && o->value == e.value;
+        equal = o != nullptr && o->value == e.value && o->expires_at_ms == e.expires_at_ms;
     });
     return equal;
 }

@@ -13,6 +13,17 @@
 // SESSION REGISTER can name a session by its index and sessions expire by
 // log time, the same way on every replica.
 //
+// Key expiry (docs/expiry.md) is decided by log time too: a key's deadline
+// is an absolute log time in ms (a relative TTL becomes one at apply, from
+// the entry's time), and a key whose deadline is before the time a command
+// runs at does not exist for it (at the deadline itself it still does, as in
+// Redis). Writes run at the log time, so
+// every replica expires the same keys at the same index; a write that meets
+// an expired key deletes it first. Reads run at a time the caller gives (the
+// leader's clock, never below the log time) and change nothing. The leader
+// reclaims expired keys by proposing RAFTKV.EXPIRE (expire_due()), in
+// deadline order.
+//
 // Besides the key space it keeps the replicated table of server addresses
 // (RAFTKV.ADDRESS), which no key command sees: DBSIZE, KEYS, SCAN and `data`
 // show keys only.
@@ -22,6 +33,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,9 +46,10 @@
 
 namespace raftkv::kv {
 
-// The snapshot image format version this build writes; it also reads every
-// earlier version (docs/kv_snapshot_format.md).
-inline constexpr std::uint8_t kSnapshotVersion = 3;
+// The newest snapshot image format version this build writes (an image
+// without deadlines is written as version 3); it also reads every earlier
+// version (docs/kv_snapshot_format.md).
+inline constexpr std::uint8_t kSnapshotVersion = 4;
 
 // One server's addresses, as RAFTKV.ADDRESS recorded them.
 struct ServerAddress {
@@ -73,10 +86,19 @@ public:
     // logs of version 1 payloads replayed without their indexes.
     void apply(std::span<const std::string> args, resp::ReplyWriter& out);
     // Runs a read command that passed check(); never changes state. Appends
-    // exactly one reply. Requires args[0] to name a kRead command.
+    // exactly one reply. Requires args[0] to name a kRead command. Keys are
+    // expired as of max(now_ms, log_time_ms()); the first form reads at the
+    // log time.
     void read(std::span<const std::string> args, resp::ReplyWriter& out) const;
+    void read(std::span<const std::string> args, std::uint64_t now_ms,
+              resp::ReplyWriter& out) const;
 
+    // Keys held, expired ones not yet deleted included (INFO, snapshots).
     std::size_t key_count() const { return table_.size(); }
+    // Keys with a deadline, and the earliest deadline (nullopt: none). The
+    // leader proposes RAFTKV.EXPIRE once its clock passes it.
+    std::size_t volatile_key_count() const { return deadlines_.size(); }
+    std::optional<std::uint64_t> next_deadline_ms() const;
     // The sum of key and value sizes, for INFO.
     std::uint64_t data_bytes() const { return data_bytes_; }
     // The replicated address table, by node id (RAFTKV.ADDRESS). The
@@ -106,7 +128,7 @@ public:
 private:
     void run_write(const CommandInfo& info, std::span<const std::string> args,
                    resp::ReplyWriter& out);
-    void run_read(const CommandInfo& info, std::span<const std::string> args,
+    void run_read(const CommandInfo& info, std::span<const std::string> args, std::uint64_t now_ms,
                   resp::ReplyWriter& out) const;
 
     void set(std::span<const std::string> args, resp::ReplyWriter& out);
@@ -119,16 +141,38 @@ private:
     void flushall(resp::ReplyWriter& out);
     void address(std::span<const std::string> args, resp::ReplyWriter& out);
     void session(std::span<const std::string> args, resp::ReplyWriter& out);
+    // state_machine_expiry.cc
+    void setex(const CommandInfo& info, std::span<const std::string> args, resp::ReplyWriter& out);
+    void getex(std::span<const std::string> args, resp::ReplyWriter& out);
+    void expire(const CommandInfo& info, std::span<const std::string> args, resp::ReplyWriter& out);
+    void persist(std::span<const std::string> args, resp::ReplyWriter& out);
+    void expire_due(std::span<const std::string> args, resp::ReplyWriter& out);
+    void ttl(const CommandInfo& info, std::span<const std::string> args, std::uint64_t now_ms,
+             resp::ReplyWriter& out) const;
     // Finds, checks and runs one command (apply() after the log time moved).
     void run_command(std::span<const std::string> args, resp::ReplyWriter& out);
 
-    void keys(std::span<const std::string> args, resp::ReplyWriter& out) const;
-    void scan(std::span<const std::string> args, resp::ReplyWriter& out) const;
-    void data(resp::ReplyWriter& out) const;
+    void keys(std::span<const std::string> args, std::uint64_t now_ms,
+              resp::ReplyWriter& out) const;
+    void scan(std::span<const std::string> args, std::uint64_t now_ms,
+              resp::ReplyWriter& out) const;
+    void data(std::uint64_t now_ms, resp::ReplyWriter& out) const;
 
-    // Sets key to value, keeping data_bytes_ in step.
-    void put(std::string_view key, std::string_view value);
+    // The entry of `key` if it exists at now_ms (not past its deadline).
+    const KeyTable::Entry* find_live(std::string_view key, std::uint64_t now_ms) const;
+    // For writes, at the log time: an expired entry is deleted first.
+    KeyTable::Entry* find_live(std::string_view key);
+    // Sets key to value, keeping data_bytes_ in step; the deadline is left
+    // as it was (none for a new key).
+    KeyTable::Entry* put(std::string_view key, std::string_view value);
     bool erase(std::string_view key);
+    // Sets or (0) clears e's deadline, keeping deadlines_ in step.
+    void set_deadline(KeyTable::Entry& e, std::uint64_t at_ms);
+    // The deadline an expiry option gives at the log time; nullopt if a
+    // relative one overflows (Redis's "invalid expire time").
+    std::optional<std::uint64_t> deadline_of(const ExpireOption& expire) const;
+    // Keys with a deadline at or before now_ms (not yet deleted).
+    std::size_t expired_count(std::uint64_t now_ms) const;
 
     KeyTable table_;
     // Invariant: data_bytes_ == sum over entries of key.size() + value.size().
@@ -141,6 +185,11 @@ private:
     std::uint64_t index_ = 0;
     std::uint64_t log_time_ms_ = 0;
     SessionTable sessions_;
+    // Invariant: holds (e.expires_at_ms, e.key) for exactly the entries e of
+    // table_ with a deadline. The views are of the entries' own keys, which
+    // stay put until the entry is erased (key_table.h), and erase() takes
+    // the view out first.
+    std::set<std::pair<std::uint64_t, std::string_view>> deadlines_;
 };
 
 }  // namespace raftkv::kv

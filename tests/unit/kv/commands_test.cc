@@ -27,12 +27,15 @@ TEST(Commands, TableIsConsistent) {
         EXPECT_EQ(find_command(c.name), &c);
     }
     for (std::string_view n :
-         {"set",    "del",    "mset",     "incr",   "incrby",         "decr", "decrby",
-          "append", "getdel", "flushall", "delete", "raftkv.address", "get",  "exists",
-          "mget",   "strlen", "dbsize",   "keys",   "scan",           "data"}) {
+         {"set",     "del",        "mset",       "incr",     "incrby",        "decr",
+          "decrby",  "append",     "getdel",     "flushall", "delete",        "raftkv.address",
+          "get",     "exists",     "mget",       "strlen",   "dbsize",        "keys",
+          "scan",    "data",       "setex",      "psetex",   "getex",         "expire",
+          "pexpire", "expireat",   "pexpireat",  "persist",  "raftkv.expire", "ttl",
+          "pttl",    "expiretime", "pexpiretime", "raftkv.clock"}) {
         EXPECT_TRUE(names.contains(n)) << n;
     }
-    EXPECT_EQ(names.size(), 21u);
+    EXPECT_EQ(names.size(), 35u);
 }
 
 TEST(Commands, FindIsCaseInsensitive) {
@@ -61,7 +64,23 @@ TEST(Commands, CheckRepliesOnlyOnError) {
         {{"set", "k", "v", "ifeq", "old", "nx"}, "-ERR syntax error\r\n"},
         {{"set", "k", "v", "xx", "ifeq", "old"}, "-ERR syntax error\r\n"},
         {{"set", "k", "v", "ifeq"}, "-ERR syntax error\r\n"},
-        {{"set", "k", "v", "ex", "10"}, "-ERR raftkv does not support key expiry (EX)\r\n"},
+        {{"set", "k", "v", "ex", "10"}, ""},
+        {{"set", "k", "v", "ex", "-1"}, "-ERR invalid expire time in 'set' command\r\n"},
+        {{"set", "k", "v", "ex", "9223372036854776"},
+         "-ERR invalid expire time in 'set' command\r\n"},
+        {{"setex", "k", "0", "v"}, "-ERR invalid expire time in 'setex' command\r\n"},
+        {{"psetex", "k", "x", "v"}, "-ERR value is not an integer or out of range\r\n"},
+        {{"getex", "k", "persist", "ex", "1"}, "-ERR syntax error\r\n"},
+        {{"getex", "k", "ex", "0"}, ""},  // checked at apply, once the key is found
+        {{"expire", "k", "10", "nx", "xx"},
+         "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"},
+        {{"expire", "k", "10", "gt", "lt"},
+         "-ERR GT and LT options at the same time are not compatible\r\n"},
+        {{"pexpire", "k", "10", "bogus"}, "-ERR Unsupported option bogus\r\n"},
+        {{"expire", "k", "-10"}, ""},
+        {{"expireat", "k", "9223372036854776"},
+         "-ERR invalid expire time in 'expireat' command\r\n"},
+        {{"raftkv.expire", "0"}, "-ERR RAFTKV.EXPIRE max must be an integer from 1 to 10000\r\n"},
         {{"GET", "k", "x"}, "-ERR wrong number of arguments for 'get' command\r\n"},
         {{"mset", "a", "1", "b"}, "-ERR wrong number of arguments for 'mset' command\r\n"},
         {{"incrby", "k", "1"}, ""},

@@ -215,12 +215,11 @@ TEST(StateMachine, SetAndGet) {
              {{"set", "k", "1", "IFEQ", "1", "IFEQ", "1"}, kSyntax},
              {{"set", "k", "1", "IFEQ"}, kSyntax},
              {{"set", "k", "1", "GET", "IFEQ"}, kSyntax},
-             {{"set", "k", "1", "EX", "10"}, "-ERR raftkv does not support key expiry (EX)\r\n"},
-             {{"set", "k", "1", "px", "10"}, "-ERR raftkv does not support key expiry (PX)\r\n"},
-             {{"set", "k", "1", "EXAT", "10"},
-              "-ERR raftkv does not support key expiry (EXAT)\r\n"},
-             {{"set", "k", "1", "PXAT", "10"},
-              "-ERR raftkv does not support key expiry (PXAT)\r\n"},
+             {{"set", "k", "1", "EX", "0"}, "-ERR invalid expire time in 'set' command\r\n"},
+             {{"set", "k", "1", "px", "x"}, "-ERR value is not an integer or out of range\r\n"},
+             {{"set", "k", "1", "EX", "10", "PX", "10"}, kSyntax},
+             {{"set", "k", "1", "KEEPTTL", "EXAT", "10"}, kSyntax},
+             {{"set", "k", "1", "PXAT"}, kSyntax},
              {{"set", "k"}, arity("set")},
              {{"get"}, arity("get")},
              {{"get", "a", "b"}, arity("get")},
@@ -651,10 +650,39 @@ std::string reseal(std::string body) {
     return body;
 }
 
-// The version 2 image of a state without sessions: the current image
-// without its index, log time and empty session section
-// (docs/kv_snapshot_format.md).
-std::string as_version2(const std::string& image) {
+// The version 3 image of a state without deadlines: the current image
+// with each record's 8-byte deadline (0) taken out (docs/kv_snapshot_format.md).
+std::string as_version3(const std::string& image) {
+    if (image[4] == 3) return image;  // no deadlines: written as version 3
+    std::string body = image.substr(0, 13);
+    body[4] = 3;
+    std::uint64_t count = 0;
+    for (int i = 0; i < 8; ++i) {
+        count |= std::uint64_t{static_cast<unsigned char>(image[5 + i])} << (8 * i);
+    }
+    std::size_t at = 13;
+    const auto u32_at = [&](std::size_t p) {
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i) {
+            v |= std::uint32_t{static_cast<unsigned char>(image[p + i])} << (8 * i);
+        }
+        return v;
+    };
+    for (std::uint64_t r = 0; r < count; ++r) {
+        const std::size_t key_end = at + 4 + u32_at(at);
+        const std::size_t value_end = key_end + 4 + u32_at(key_end);
+        body.append(image, at, value_end - at);
+        RAFTKV_ASSERT(image.compare(value_end, 8, std::string(8, '\0')) == 0, "a deadline");
+        at = value_end + 8;
+    }
+    body.append(image, at, image.size() - 8 - at);
+    return reseal(body);
+}
+
+// The version 2 image of a state without sessions: the version 3 image
+// without its index, log time and empty session section.
+std::string as_version2(const std::string& current) {
+    const std::string image = as_version3(current);
     std::string body = image.substr(0, image.size() - 8 - 8 - 8 - 4);
     body[4] = 2;
     return reseal(body);
@@ -662,7 +690,8 @@ std::string as_version2(const std::string& image) {
 
 // The version 1 image of a state without addresses or sessions: version 2
 // without its empty address section.
-std::string as_version1(const std::string& image) {
+std::string as_version1(const std::string& current) {
+    const std::string image = as_version3(current);
     std::string body = image.substr(0, image.size() - 8 - 8 - 8 - 4 - 4);
     body[4] = 1;
     return reseal(body);
