@@ -72,6 +72,12 @@ struct NodeOptions {
     // before the earliest moment a quorum could elect another leader.
     bool lease_reads = false;
     int lease_drift_ticks = 2;
+    // Like lease_reads, a node keeps the promise of check_quorum (ignore
+    // vote requests) for an election timeout after it starts, as it has
+    // forgotten whom it heard from. The server needs it for key expiry:
+    // no leader is elected until an election timeout after the last one
+    // confirmed a read (docs/expiry.md).
+    bool lease_after_start = false;
     // Batching: one append carries at most this many entries and bytes of
     // payload (the first entry goes regardless of size).
     std::size_t append_entries_max = 256;

@@ -188,7 +188,8 @@ void Node::step(const Message& m) {
             ((lead_ != NodeId(0) && election_elapsed_ < options_.election_ticks) ||
              // A restarted node forgot whom it heard from: with lease reads
              // on, it keeps the promise for an election timeout after start.
-             (options_.lease_reads && now_ < static_cast<std::uint64_t>(options_.election_ticks)));
+             ((options_.lease_reads || options_.lease_after_start) &&
+              now_ < static_cast<std::uint64_t>(options_.election_ticks)));
         if (vote_request && !m.transfer && in_lease) {
             // §d4.2.3: we heard from a leader within the minimum election
             // timeout, so this candidate (perhaps a removed server) must not

@@ -1,9 +1,9 @@
 // config.cc — parsing and validation of the server configuration.
 #include "server/config.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 namespace raftkv::server {
 namespace {

@@ -31,6 +31,8 @@ Replica::Replica(ReplicaOptions options, ReplicaState initial, ReplicaPorts port
     node_options.id = options_.self.id;
     node_options.election_ticks = options_.election_ticks;
     node_options.heartbeat_ticks = 1;
+    // Key expiry's clock argument needs it (docs/expiry.md).
+    node_options.lease_after_start = true;
     node_options.seed = options_.seed;
     node_options.initial_membership = initial.founding;
     node_ =
@@ -101,7 +103,65 @@ void Replica::tick(Now now) {
     continue_join(now);
     expire_pending_writes(now);
     expire_reads(now);
+    expire_keys(now);
     schedule_pump();
+}
+
+std::uint64_t Replica::clock_ms(Now now) {
+    if (frozen_clock_ms_) {
+        // Not only while the transfer runs: a TimeoutNow delayed past its
+        // end can still make the target lead in this term (node_test.cc,
+        // NoLeaseReadAfterATimeoutNowWasSent), so for the rest of the term.
+        if (node_->role() == raft::Role::kLeader && node_->term() == frozen_term_) {
+            return *frozen_clock_ms_;
+        }
+        frozen_clock_ms_.reset();
+    }
+    const auto wall = static_cast<std::uint64_t>(std::max<std::int64_t>(now.wall.count(), 0));
+    clock_ms_ = std::max({clock_ms_, wall, state_.log_time_ms()});
+    return clock_ms_;
+}
+
+raft::Refusal Replica::hand_leadership_to(raft::NodeId target, Now now) {
+    if (node_->role() != raft::Role::kLeader) return raft::Refusal::kNotLeader;
+    // The target leads with a log that holds this time, so its reads and
+    // writes run at least at it: no read of ours ran later (the clock
+    // stays here), so none saw a key expire that the target would see
+    // alive. The core takes no proposal once the transfer starts.
+    const std::uint64_t t = clock_ms(now);
+    const raft::Proposal p = propose_internal({"RAFTKV.CLOCK"}, t);
+    if (!p.ok()) return p.refusal;
+    const raft::Refusal r = node_->transfer_leadership(target);
+    if (r == raft::Refusal::kOk) {
+        frozen_clock_ms_ = t;
+        frozen_term_ = node_->term();
+    }
+    return r;
+}
+
+std::uint64_t Replica::read_time_ms(std::uint64_t arrival_ms) const {
+    std::uint64_t t = arrival_ms;
+    if (!stamps_in_flight_.empty()) t = std::min(t, stamps_in_flight_.begin()->second);
+    return std::max(t, state_.log_time_ms());
+}
+
+void Replica::expire_keys(Now now) {
+    if (node_->role() != raft::Role::kLeader || !fatal_error_.empty() ||
+        !disk_full_error_.empty()) {
+        return;
+    }
+    const std::optional<std::uint64_t> next = state_.next_deadline_ms();
+    if (!next) return;
+    const std::uint64_t t = clock_ms(now);
+    if (*next > t) return;
+    // One batch at a time: the last one of this term not yet applied waits.
+    if (expiry_term_ == node_->term() && expiry_index_ > applied_) return;
+    const raft::Proposal p =
+        propose_internal({"RAFTKV.EXPIRE", std::to_string(kExpireBatchKeys)}, t);
+    if (!p.ok()) return;
+    expiry_index_ = p.index;
+    expiry_term_ = p.term;
+    ++stats_.expiry_batches;
 }
 
 // ---- the Ready hand-offs ------------------------------------------------------
@@ -240,6 +300,7 @@ void Replica::on_persisted(raft::Ready rd, PersistResult result, Now now) {
         RAFTKV_ASSERT(result.snapshot_image != nullptr, "snapshot persisted without its image");
         storage_->apply_snapshot(rd.snapshot->meta, std::move(result.snapshot_image));
         applied_ = rd.snapshot->meta.index;
+        stamps_in_flight_.erase(stamps_in_flight_.begin(), stamps_in_flight_.upper_bound(applied_));
         installing_snapshot_ = false;
         snapshot_index_ = applied_;
         log_bytes_since_snapshot_ = 0;
@@ -269,9 +330,12 @@ void Replica::finish_ready(raft::Ready& rd, Now now) {
         std::string* buffer = ports_.clients->reply_buffer(read.to);
         if (buffer == nullptr) continue;
         resp::ReplyWriter out(buffer);
-        state_.read(read.args, out);
+        state_.read(read.args, read_time_ms(read.time_ms), out);
         ports_.clients->finish(read.to);
     }
+    // A batch of expired keys applied: the next one goes at once if more are
+    // due, not at the next tick.
+    if (!rd.committed_entries.empty()) expire_keys(now);
     for (const std::string& ctx : rd.failed_reads) {
         auto it = reads_in_flight_.find(ctx);
         if (it == reads_in_flight_.end()) continue;
@@ -308,6 +372,8 @@ void Replica::answer_simple(ReplyTarget to, std::string_view status) {
 void Replica::apply(const raft::Entry& e, Now now) {
     RAFTKV_ASSERT(e.index == applied_.next(), "applying {} after {}", e.index.value,
                   applied_.value);
+    // Whoever's entry this is, ours at this index is no longer in flight.
+    stamps_in_flight_.erase(stamps_in_flight_.begin(), stamps_in_flight_.upper_bound(e.index));
     auto pending = pending_writes_.find(e.index);
     std::optional<ReplyTarget> to;
     if (pending != pending_writes_.end()) {

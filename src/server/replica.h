@@ -55,6 +55,9 @@ namespace raftkv::server {
 // A write whose leader lost its place is answered -UNCERTAIN if its index is
 // not decided within this time (the new leader may still commit it).
 inline constexpr auto kWriteDecisionTimeout = std::chrono::seconds(10);
+// Keys one RAFTKV.EXPIRE entry deletes at most (active expiry; one batch
+// in flight at a time, proposed from the tick).
+inline constexpr std::uint64_t kExpireBatchKeys = 1000;
 // A ReadIndex read not confirmed within this time is answered -TRYAGAIN.
 inline constexpr auto kReadTimeout = std::chrono::seconds(10);
 // A persist job that found the disk full is handed to the disk again after this.
@@ -177,6 +180,9 @@ private:
         std::vector<std::string> args;
         ReplyTarget to;
         std::chrono::milliseconds deadline{0};  // ReadIndex reads only
+        // ReadIndex reads: the leader's clock when the read started, before
+        // its heartbeat round; keys are expired as of it (docs/expiry.md).
+        std::uint64_t time_ms = 0;
     };
     // What the replica keeps per client.
     struct ClientState {
@@ -192,6 +198,7 @@ private:
         std::uint64_t write_batches_synced = 0;
         std::uint64_t writes_failed_disk_full = 0;
         std::uint64_t writes_uncertain = 0;
+        std::uint64_t expiry_batches = 0;  // RAFTKV.EXPIRE proposed
         std::uint64_t redirects = 0;
         std::uint64_t snapshots_taken = 0;
         std::uint64_t snapshots_failed = 0;
@@ -273,7 +280,25 @@ private:
     void update_peers();
     void announce_addresses();
     // Proposes a command of the server's own (no client waits for it).
-    raft::Proposal propose_internal(std::vector<std::string> args);
+    // Without a time: a version 1 payload (the entry does not move the log
+    // time).
+    raft::Proposal propose_internal(std::vector<std::string> args,
+                                    std::optional<std::uint64_t> time_ms = std::nullopt);
+    // The leader's clock for stamping entries and reading (docs/expiry.md):
+    // the wall clock, never below what it gave before or the log time.
+    std::uint64_t clock_ms(Now now);
+    // Active expiry: once the earliest deadline has passed by our clock,
+    // propose one RAFTKV.EXPIRE batch at a time.
+    void expire_keys(Now now);
+    // Hands the leadership to `target` (RAFT TRANSFER-LEADER, a stop): first
+    // an entry that carries our clock to it, and our clock stays there for
+    // the rest of our term (docs/expiry.md).
+    raft::Refusal hand_leadership_to(raft::NodeId target, Now now);
+    // The time a leader read that arrived at `arrival_ms` runs at: not past
+    // the stamp of any entry we proposed that is not applied yet (applied
+    // after the read, such an entry must not bring back a key the read saw
+    // expired), and not below the log time. docs/expiry.md.
+    std::uint64_t read_time_ms(std::uint64_t arrival_ms) const;
     void start_join(bool is_first, Now now);
     void send_join_request(Now now);
     // A leader's log or a leader reached us: the join is done, whatever
@@ -318,6 +343,18 @@ private:
     std::unordered_map<std::string, WaitingRead> reads_in_flight_;  // by ReadIndex context
     std::uint64_t next_read_id_ = 1;
     std::unordered_map<std::uint64_t, ClientState> clients_;
+
+    std::uint64_t clock_ms_ = 0;
+    // Set once we started a leadership transfer: clock_ms() stays here for
+    // the rest of the term (frozen_term_).
+    std::optional<std::uint64_t> frozen_clock_ms_;
+    raft::Term frozen_term_;
+    // The times stamped into entries we proposed, by index, until an entry
+    // at that index is applied.
+    std::map<raft::Index, std::uint64_t> stamps_in_flight_;
+    // The RAFTKV.EXPIRE batch in flight: its index and term (0: none).
+    raft::Index expiry_index_;
+    raft::Term expiry_term_;
 
     raft::Index snapshot_index_;
     std::uint64_t log_bytes_since_snapshot_ = 0;

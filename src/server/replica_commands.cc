@@ -47,7 +47,8 @@ void Replica::execute(ReplyTarget to, std::string_view name, const kv::CommandIn
     }
     if (node_->role() != raft::Role::kLeader) {
         if (clients_[to.client].readonly && info->cls != kv::CommandClass::kWrite) {
-            // READONLY: this server's applied state, possibly stale.
+            // READONLY: this server's applied state, possibly stale, with
+            // keys expired as of its log time (docs/expiry.md).
             state_.read(args, out);
             ports_.clients->finish(to);
             return;
@@ -86,8 +87,10 @@ void Replica::propose(ReplyTarget to, std::vector<std::string>& args, Now now) {
         answer_error(to, "ERR write not applied: " + disk_full_error_);
         return;
     }
-    // Stamped with this leader's clock: log time for session expiry.
-    std::string payload = kv::encode_command(args, static_cast<std::uint64_t>(now.wall.count()));
+    // Stamped with this leader's clock: the log time, by which sessions and
+    // keys expire on every replica alike.
+    const std::uint64_t stamp = clock_ms(now);
+    std::string payload = kv::encode_command(args, stamp);
     if (payload.size() > storage::kWalPayloadBytesMax) {
         answer_error(to, fmt::format("ERR command too large: {} bytes, at most {} per write",
                                      payload.size(), storage::kWalPayloadBytesMax));
@@ -103,6 +106,7 @@ void Replica::propose(ReplyTarget to, std::vector<std::string>& args, Now now) {
         }
         return;
     }
+    stamps_in_flight_[p.index] = stamp;
     clients_[to.client].last_write_index = p.index.value;
     add_pending_write(p.index, PendingWrite{.term = p.term,
                                             .args = std::move(args),
@@ -125,18 +129,21 @@ void Replica::start_read(ReplyTarget to, std::vector<std::string>& args, Now now
         std::string* buffer = ports_.clients->reply_buffer(to);
         if (buffer == nullptr) return;
         resp::ReplyWriter out(buffer);
-        state_.read(args, out);
+        state_.read(args, read_time_ms(clock_ms(now)), out);
         ports_.clients->finish(to);
         return;
     }
+    const std::uint64_t time_ms = clock_ms(now);  // before the heartbeat round
     std::string context = std::to_string(next_read_id_++);
     const raft::Refusal r = node_->read_index(context);
     if (r != raft::Refusal::kOk) {
         redirect(to);
         return;
     }
-    reads_in_flight_.emplace(std::move(context),
-                             WaitingRead{std::move(args), to, now.steady + kReadTimeout});
+    reads_in_flight_.emplace(std::move(context), WaitingRead{.args = std::move(args),
+                                                             .to = to,
+                                                             .deadline = now.steady + kReadTimeout,
+                                                             .time_ms = time_ms});
     schedule_pump();
 }
 
@@ -325,7 +332,7 @@ bool Replica::raft_command(ReplyTarget to, const std::vector<std::string>& args,
         return false;
     }
     if (sub == "transfer-leader") {
-        const raft::Refusal r = node_->transfer_leadership(*id);
+        const raft::Refusal r = hand_leadership_to(*id, now);
         if (r != raft::Refusal::kOk) {
             out.error(fmt::format("ERR cannot transfer the leadership to node {}: {}", id->value,
                                   raft::refusal_name(r)));
@@ -429,6 +436,7 @@ std::string Replica::info(std::string_view section) const {
         s += fmt::format("writes_applied:{}\r\n", stats_.writes_applied);
         s += fmt::format("write_batches_synced:{}\r\n", stats_.write_batches_synced);
         s += fmt::format("writes_failed_disk_full:{}\r\n", stats_.writes_failed_disk_full);
+        s += fmt::format("expiry_batches_proposed:{}\r\n", stats_.expiry_batches);
     }
     if (header("cluster", "Cluster")) {
         // Cluster clients (redis-py's RedisCluster) check this before
@@ -456,7 +464,8 @@ std::string Replica::info(std::string_view section) const {
     }
     if (header("keyspace", "Keyspace")) {
         if (state_.key_count() > 0) {
-            s += fmt::format("db0:keys={},expires=0,avg_ttl=0\r\n", state_.key_count());
+            s += fmt::format("db0:keys={},expires={},avg_ttl=0\r\n", state_.key_count(),
+                             state_.volatile_key_count());
         }
     }
     return s;

@@ -112,9 +112,14 @@ void Replica::announce_addresses() {
     }
 }
 
-raft::Proposal Replica::propose_internal(std::vector<std::string> args) {
-    const raft::Proposal p = node_->propose(kv::encode_command(args));
-    if (p.ok()) schedule_pump();
+raft::Proposal Replica::propose_internal(std::vector<std::string> args,
+                                         std::optional<std::uint64_t> time_ms) {
+    const raft::Proposal p =
+        node_->propose(time_ms ? kv::encode_command(args, *time_ms) : kv::encode_command(args));
+    if (p.ok()) {
+        if (time_ms) stamps_in_flight_[p.index] = *time_ms;
+        schedule_pump();
+    }
     return p;
 }
 
@@ -291,7 +296,7 @@ void Replica::transfer_leadership_before_stop(Now now) {
         }
     }
     if (best == raft::NodeId(0)) return;
-    const raft::Refusal r = node_->transfer_leadership(best);
+    const raft::Refusal r = hand_leadership_to(best, now);
     if (r != raft::Refusal::kOk) {
         spdlog::warn("stopping: cannot hand the leadership to node {}: {}", best.value,
                      raft::refusal_name(r));

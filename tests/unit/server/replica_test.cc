@@ -185,7 +185,7 @@ public:
             members_.emplace(i, std::make_unique<Member>(&net_, std::move(options),
                                                          join ? raft::Membership{} : founding));
         }
-        for (auto& [id, m] : members_) m->replica->start(now_);
+        for (auto& [id, m] : members_) m->replica->start(now_of(id));
         settle();
     }
 
@@ -199,13 +199,25 @@ public:
         auto [it, inserted] = members_.emplace(
             id, std::make_unique<Member>(&net_, std::move(options), raft::Membership{}));
         ASSERT_TRUE(inserted);
-        it->second->replica->start(now_);
+        it->second->replica->start(now_of(id));
         settle();
     }
 
     Member& operator[](int id) { return *members_.at(id); }
     Replica& replica(int id) { return *members_.at(id)->replica; }
     Now now() const { return now_; }
+    // Server `id`'s clock: the cluster's, its wall clock off by set_skew's.
+    Now now_of(int id) const {
+        Now n = now_;
+        if (auto it = skew_.find(id); it != skew_.end()) n.wall += it->second;
+        return n;
+    }
+    void set_skew(int id, std::chrono::milliseconds skew) { skew_[id] = skew; }
+    // Moves the clocks on without a tick (no timer of the replicas runs).
+    void advance_clock(std::chrono::milliseconds d) {
+        now_.steady += d;
+        now_.wall += d;
+    }
 
     // Runs pumps, syncs and deliveries until nothing moves.
     void settle() {
@@ -214,11 +226,11 @@ public:
             for (auto& [id, m] : members_) {
                 if (m->host.is_pump_posted) {
                     m->host.is_pump_posted = false;
-                    m->replica->pump(now_);
+                    m->replica->pump(now_of(id));
                     moved = true;
                 }
                 if (m->disk.has_jobs() && !held_disks_.contains(id)) {
-                    m->disk.sync_all(now_);
+                    m->disk.sync_all(now_of(id));
                     moved = true;
                 }
             }
@@ -237,7 +249,7 @@ public:
         for (int i = 0; i < ticks; ++i) {
             now_.steady += std::chrono::milliseconds(kTickMs);
             now_.wall += std::chrono::milliseconds(kTickMs);
-            for (auto& [id, m] : members_) m->replica->tick(now_);
+            for (auto& [id, m] : members_) m->replica->tick(now_of(id));
             settle();
         }
     }
@@ -277,7 +289,7 @@ public:
     // Sends one request from `client` on `node`; returns where its reply goes.
     ReplyTarget request(int node, std::uint64_t client, std::vector<std::string> args) {
         const ReplyTarget to{.client = client, .slot = next_slot_[client]++};
-        replica(node).on_request(to, args, now_);
+        replica(node).on_request(to, args, now_of(node));
         settle();
         return to;
     }
@@ -288,6 +300,7 @@ private:
     std::set<int> held_disks_;
     std::map<std::uint64_t, std::uint64_t> next_slot_;
     Now now_{.steady = 1000s, .wall = 1'700'000'000'000ms};
+    std::map<int, std::chrono::milliseconds> skew_;
 };
 
 TEST(Replica, SingleNodeProposesPersistsAppliesAndAnswers) {
@@ -356,6 +369,46 @@ TEST(Replica, CommitOnlyReadyIsAppliedWithoutWaitingForTheDisk) {
     c.request(follower, 8, {"READONLY"});
     const ReplyTarget get = c.request(follower, 8, {"GET", "k"});
     EXPECT_EQ(c[follower].clients.reply(get), "$1\r\nv\r\n");
+}
+
+// docs/expiry.md: a leader read runs at the leader's clock, but not past
+// the time of an entry the leader proposed before and has not applied:
+// that entry may change the key. Here PERSIST (stamped before the
+// deadline) is in flight when a GET arrives after the deadline; the GET
+// must see the key, or the PERSIST's :1 and the later GET contradict it.
+TEST(Replica, ALeaderReadDoesNotRunPastItsOwnUnappliedWrites) {
+    Cluster c(1);
+    ASSERT_EQ(c.elect(), 1);
+    c.request(1, 7, {"SET", "k", "v", "PX", "100"});
+    c.advance_clock(50ms);
+    c.hold_disk(1);
+    const ReplyTarget persist = c.request(1, 7, {"PERSIST", "k"});
+    c.advance_clock(150ms);  // past the deadline by the clock
+    const ReplyTarget get = c.request(1, 8, {"GET", "k"});
+    EXPECT_EQ(c[1].clients.reply(get), "$1\r\nv\r\n");
+    c.release_disk(1);
+    EXPECT_EQ(c[1].clients.reply(persist), ":1\r\n");
+    const ReplyTarget again = c.request(1, 8, {"GET", "k"});
+    EXPECT_EQ(c[1].clients.reply(again), "$1\r\nv\r\n");
+}
+
+// docs/expiry.md: a leadership transfer first logs the leader's clock, so
+// a target whose clock is behind does not see alive a key the old leader's
+// reads saw expired.
+TEST(Replica, ATransferCarriesTheLeadersClockToItsTarget) {
+    Cluster c(3);
+    const int leader = c.elect();
+    const int target = leader == 1 ? 2 : 1;
+    c.set_skew(target, -300ms);
+    c.request(leader, 7, {"SET", "k", "v", "PX", "1000"});
+    c.advance_clock(1100ms);
+    EXPECT_EQ(c[leader].clients.reply(c.request(leader, 8, {"GET", "k"})), "$-1\r\n");
+    const ReplyTarget transfer =
+        c.request(leader, 9, {"RAFT", "TRANSFER-LEADER", std::to_string(target)});
+    EXPECT_EQ(c[leader].clients.reply(transfer), "+OK\r\n");
+    ASSERT_EQ(c.replica(target).node().role(), raft::Role::kLeader);
+    EXPECT_EQ(c[target].clients.reply(c.request(target, 8, {"GET", "k"})), "$-1\r\n")
+        << "the target's clock is 200 ms before the deadline, its log time past it";
 }
 
 TEST(Replica, FollowerRedirectsToTheLeader) {
