@@ -6,7 +6,6 @@ sleeps and hopes. A failed test keeps the data directories and logs.
 """
 import contextlib
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -15,115 +14,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from conftest import RAFTKV, SANITIZER_MARKERS, Server, free_port, wait_for
-
-
-class Node(Server):
-    def __init__(self, node_id, spec, data_dir, port, extra_args=()):
-        super().__init__(data_dir, port=port, extra_args=extra_args)
-        self.node_id = node_id
-        self.spec = spec
-
-    def args(self):
-        return [RAFTKV, "server", "--id", str(self.node_id), "--cluster", self.spec,
-                "--data-dir", self.data_dir] + self.extra_args
-
-    def raft_info(self):
-        return self.client().info("raft")
-
-    def is_up(self):
-        return self.proc is not None and self.proc.poll() is None
-
-
-class Cluster:
-    def __init__(self, tmp_path, n, extra_args=()):
-        ports = []
-        while len(ports) < n:
-            p = free_port()
-            if p not in ports:
-                ports.append(p)
-        self.spec = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(ports))
-        self.nodes = [Node(i + 1, self.spec, tmp_path / f"node{i + 1}" / "data", ports[i], extra_args)
-                      for i in range(n)]
-        for node in self.nodes:
-            os.makedirs(os.path.dirname(node.data_dir), exist_ok=True)
-
-    def start(self):
-        for node in self.nodes:
-            node.start(wait=False)
-        for node in self.nodes:
-            node.wait_ready()
-        return self
-
-    def leader(self, timeout=10.0, exclude=()):
-        """The node that leads once every up node (but those excluded) names it."""
-        def find():
-            leaders, named = set(), set()
-            for node in self.nodes:
-                if not node.is_up() or node.node_id in exclude:
-                    continue
-                info = node.raft_info()
-                if info["raft_role"] == "leader":
-                    leaders.add(node.node_id)
-                named.add(int(info["raft_leader"]))
-            if len(leaders) == 1 and named == leaders:
-                return leaders.pop()
-            return None
-        leader_id = wait_for(find, timeout, "a leader")
-        return self.nodes[leader_id - 1]
-
-    def claimed_leader(self, timeout=10.0, exclude=()):
-        """The up node that says it leads in the highest term (others may not
-        know it yet, and a removed server never learns it)."""
-        def find():
-            best = None
-            for node in self.nodes:
-                if not node.is_up() or node.node_id in exclude:
-                    continue
-                info = node.raft_info()
-                if info["raft_role"] == "leader" and (best is None or int(info["raft_term"]) > best[0]):
-                    best = (int(info["raft_term"]), node)
-            return best[1] if best else None
-        return wait_for(find, timeout, "a node that leads")
-
-    def followers(self, leader):
-        return [n for n in self.nodes if n is not leader and n.is_up()]
-
-
-@contextlib.contextmanager
-def followers_paused(cluster, leader):
-    """SIGSTOPs every follower of `leader` for the body, then SIGCONTs them."""
-    followers = cluster.followers(leader)
-    for f in followers:
-        f.proc.send_signal(signal.SIGSTOP)
-    try:
-        yield followers
-    finally:
-        for f in followers:
-            f.proc.send_signal(signal.SIGCONT)
-
-
-@pytest.fixture
-def make_cluster(tmp_path):
-    clusters = []
-
-    def make(n=3, extra_args=()):
-        c = Cluster(tmp_path, n, extra_args)
-        clusters.append(c)
-        return c
-
-    yield make
-    for c in clusters:
-        for node in c.nodes:
-            if node.proc and node.proc.poll() is None:
-                node.proc.kill()
-                node.proc.wait()
-    for c in clusters:
-        for node in c.nodes:
-            if os.path.exists(node.log_path):
-                log = node.read_log()
-                for marker in SANITIZER_MARKERS:
-                    assert marker not in log, f"{marker!r} in {node.log_path}:\n{log[-4000:]}"
+from conftest import RAFTKV, Node, followers_paused, free_port, wait_for
 
 
 def test_a_leader_is_elected_within_two_seconds(make_cluster):

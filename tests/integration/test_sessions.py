@@ -13,7 +13,6 @@ import threading
 import pytest
 
 from conftest import RAFTKV, wait_for
-from test_cluster import make_cluster  # noqa: F401 (fixture)
 
 
 class Shell:
