@@ -336,14 +336,24 @@ void ReplicaCluster::observe(Node& n) {
     while (n.observed < applied && ok()) {
         const Index next = n.observed.next();
         if (next < core.log().first_index()) {
-            // A snapshot from the leader was installed: its image is on disk.
-            const Index snap = core.log().first_index().prev();
+            // The entries from `next` are gone from the log: a snapshot
+            // covers them, the one on disk. Usually one from the leader,
+            // installed (at first_index - 1); but within one input the
+            // replica may also have applied further, taken a snapshot of its
+            // own there, and then received the leader's, which it installs
+            // only once its disk has it: then the disk's is its own, at
+            // `applied`, and the leader's is observed next time.
             const std::optional<SimSnapshot>& s = n.disk->snapshot();
-            if (s && s->meta.index == snap) {
-                safety_.on_snapshot_loaded(n.id, s->meta, s->data);
+            if (!s || s->meta.index < next || s->meta.index > applied) {
+                fail(
+                    fmt::format("node {} applied through {}, but entries from {} are gone from "
+                                "its log and its disk holds no snapshot that covers them",
+                                n.id.value, applied.value, next.value));
+                return;
             }
-            ++counters_.snapshots_installed;
-            n.observed = snap;
+            safety_.on_snapshot_loaded(n.id, s->meta, s->data);
+            if (s->meta.index == core.log().first_index().prev()) ++counters_.snapshots_installed;
+            n.observed = s->meta.index;
             continue;
         }
         for (const raft::Entry& e : core.log().slice(next, applied.next(), UINT64_MAX)) {

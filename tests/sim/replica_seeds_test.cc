@@ -42,6 +42,13 @@ TEST(ReplicaSeeds, FixedSeeds) {
     const Case cases[] = {
         {2, 0, "log matching false alarm: a follower's replaced suffix was not re-fed"},
         {1, 0, "log matching false alarm: a restarted node's uncommitted tail was not tracked"},
+        // A replica behind by 40 entries (its disk had been full) applied
+        // them, took a snapshot of its own, and received the leader's, in one
+        // input: the driver took the leader's snapshot for applied, and the
+        // apply check failed ("node 5 applied entry 189 but its next was
+        // 148"). The driver now observes the snapshot its disk holds.
+        {14332, 0, "apply-order false alarm: its own snapshot and the leader's in one input", false,
+         false, true},
     };
     for (const Case& c : cases) expect_passes(c);
 }
