@@ -49,6 +49,8 @@ def test_a_ttl_survives_a_leadership_transfer_and_a_restart(make_cluster):
     assert deadline > 0
     target = c.followers(leader)[0]
     assert r.execute_command("RAFT", "TRANSFER-LEADER", str(target.node_id)) == b"OK"
+    # +OK says the transfer started; the target leads a moment later.
+    wait_for(lambda: target.raft_info()["raft_role"] == "leader", 15, "the target to lead")
     new = c.leader(timeout=15)
     assert new is target
     assert new.client().execute_command("PEXPIRETIME", "k") == deadline
