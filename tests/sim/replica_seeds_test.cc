@@ -49,6 +49,14 @@ TEST(ReplicaSeeds, FixedSeeds) {
         // 148"). The driver now observes the snapshot its disk holds.
         {14332, 0, "apply-order false alarm: its own snapshot and the leader's in one input", false,
          false, true},
+        // The same driver, stricter for a moment, found two more: entries
+        // applied from a Ready taken before the leader's snapshot replaced
+        // the log, whose install then waited for a full disk (3948), and a
+        // disk already holding a newer snapshot than the one applied (1567,
+        // with membership and sessions). Those entries are skipped unseen.
+        {3948, 0, "observer: applied entries gone from the log, install pending", false, false,
+         true},
+        {1567, 0, "observer: the disk's snapshot is newer than the one applied", true, true, true},
     };
     for (const Case& c : cases) expect_passes(c);
 }

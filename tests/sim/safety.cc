@@ -177,6 +177,11 @@ void SafetyChecker::on_apply(NodeId node, const Entry& e) {
     }
 }
 
+void SafetyChecker::skip_applied(NodeId node, raft::Index through) {
+    NodeState& st = nodes_[node];
+    if (through >= st.next_apply) st.next_apply = through.next();
+}
+
 void SafetyChecker::on_snapshot_loaded(NodeId node, const raft::SnapshotMeta& meta,
                                        std::string_view image) {
     NodeState& st = nodes_[node];

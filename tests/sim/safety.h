@@ -54,6 +54,10 @@ public:
     void on_crash(raft::NodeId node, const DiskImage& kept);
     // The node applied a committed entry / loaded a snapshot image.
     void on_apply(raft::NodeId node, const raft::Entry& entry);
+    // The node applied through `through` entries the caller could not see
+    // (they left its log before the caller looked): the apply order check
+    // goes on after them, and they are not checked.
+    void skip_applied(raft::NodeId node, raft::Index through);
     void on_snapshot_loaded(raft::NodeId node, const raft::SnapshotMeta& meta,
                             std::string_view image);
     // A node took a snapshot of its state machine at meta.index.
