@@ -222,6 +222,14 @@ TEST(Expiry, SnapshotsKeepDeadlines) {
     resp::ReplyWriter w(&out);
     copy.read(Args{"pttl", "a"}, kT0, w);
     EXPECT_EQ(out, integer(100));
+    // Without any deadline the image is version 3, which the build before
+    // expiry reads (a rolling upgrade); with one, version 4.
+    EXPECT_EQ(c.sm().snapshot()[4], 4);
+    StateMachine plain;
+    std::string ignored;
+    resp::ReplyWriter iw(&ignored);
+    plain.apply(Args{"set", "b", "2"}, iw);
+    EXPECT_EQ(plain.snapshot()[4], 3);
     // A deadline changes the image: equality sees it.
     c.apply(kT0, {"persist", "a"});
     EXPECT_FALSE(copy == c.sm());

@@ -692,6 +692,33 @@ TEST(Node, NoLeaseReadAfterATimeoutNowWasSent) {
     EXPECT_TRUE(net.peer(1).reads.empty()) << "a stale read was served under a lease";
 }
 
+// lease_after_start (docs/expiry.md): a server that just started has
+// forgotten whom it heard from, so for an election timeout it ignores vote
+// requests as check-quorum makes a follower ignore them while it hears from
+// a leader; without the option it votes at once.
+TEST(Node, LeaseAfterStartIgnoresVotesForAnElectionTimeout) {
+    for (const bool guard : {false, true}) {
+        SCOPED_TRACE(guard ? "lease_after_start" : "no guard");
+        MemoryLogStorage st;
+        NodeOptions o;
+        o.id = NodeId(3);
+        o.initial_membership.voters = {NodeId(1), NodeId(2), NodeId(3)};
+        o.lease_after_start = guard;
+        Node n(o, &st, HardState{.term = Term(1)}, Index(0));
+        const Message vote{
+            .type = MessageType::kVote, .from = NodeId(1), .to = NodeId(3), .term = Term(2)};
+        n.step(vote);
+        EXPECT_EQ(n.term(), guard ? Term(1) : Term(2));
+        for (int i = 0; i < o.election_ticks; ++i) n.tick();
+        if (!guard) continue;
+        n.step(Message{.type = MessageType::kVote,
+                       .from = NodeId(1),
+                       .to = NodeId(3),
+                       .term = Term(n.term().value + 1)});
+        EXPECT_GT(n.term(), Term(1)) << "after an election timeout it takes the vote request";
+    }
+}
+
 // A snapshot whose last entry the follower has only commits; the answer
 // vouches for that entry, not for the follower's possibly divergent tail.
 TEST(Node, ASnapshotTheFollowerHasVouchesOnlyForItsOwnEntries) {
