@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 namespace raftkv::cli {
 namespace {
 
@@ -70,6 +72,14 @@ void append_raw(const resp::Reply& r, std::string* out) {
     }
 }
 
+bool equals_nocase(std::string_view s, std::string_view lower_word) {
+    if (s.size() != lower_word.size()) return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(s[i])) != lower_word[i]) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 std::string quote_bytes(std::string_view bytes) {
@@ -119,6 +129,25 @@ std::string format_reply(const resp::Reply& reply, OutputMode mode) {
         out.append("\n");
     }
     return out;
+}
+
+bool prints_raw(std::span<const std::string> args) {
+    if (args.empty()) return false;
+    const std::string_view name = args[0];
+    if (equals_nocase(name, "info")) return true;
+    if (args.size() < 2) return false;
+    const std::string_view sub = args[1];
+    if (equals_nocase(name, "cluster")) {
+        return args.size() == 2 && (equals_nocase(sub, "nodes") || equals_nocase(sub, "info"));
+    }
+    if (equals_nocase(name, "client"))
+        return equals_nocase(sub, "list") || equals_nocase(sub, "info");
+    if (equals_nocase(name, "raft")) return args.size() == 2 && equals_nocase(sub, "status");
+    return false;
+}
+
+OutputMode mode_for(std::span<const std::string> args, OutputMode mode) {
+    return prints_raw(args) ? OutputMode::kRaw : mode;
 }
 
 }  // namespace raftkv::cli

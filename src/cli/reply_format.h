@@ -8,6 +8,7 @@
 // for one work with the other. Pure functions: no terminal, no socket.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -28,5 +29,12 @@ std::string quote_bytes(std::string_view bytes);
 //   array elements one per line; an error gets an extra newline, as in
 //   redis-cli.
 std::string format_reply(const resp::Reply& reply, OutputMode mode);
+
+// True for the commands whose reply is text meant to be read as it is, which
+// redis-cli prints raw even on a terminal: INFO, CLUSTER NODES, CLUSTER INFO,
+// CLIENT LIST, CLIENT INFO, and raftkv's RAFT STATUS (the shell's `status`).
+bool prints_raw(std::span<const std::string> args);
+// The mode a reply to `args` is printed in when the user asked for `mode`.
+OutputMode mode_for(std::span<const std::string> args, OutputMode mode);
 
 }  // namespace raftkv::cli

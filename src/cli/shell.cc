@@ -46,7 +46,7 @@ std::string upper(std::string_view s) {
 // again after a loss; follows the connection when a redirect moves it, so
 // the prompt names the server that answers. Not thread-safe.
 class Session {
-  public:
+public:
     explicit Session(const ShellOptions& options)
         : host_(options.host), port_(options.port), sessions_(options.sessions) {}
 
@@ -87,7 +87,7 @@ class Session {
         return conn_->address() + "> ";
     }
 
-  private:
+private:
     std::string host_;
     std::uint16_t port_;
     bool sessions_;
@@ -161,7 +161,7 @@ bool run_line(Session& session, std::string_view line, OutputMode mode, std::ost
         *failed = true;
         return true;
     }
-    out << format_reply(*reply, mode) << std::flush;
+    out << format_reply(*reply, mode_for(*args, mode)) << std::flush;
     return true;
 }
 
@@ -175,7 +175,9 @@ char* complete_command(const char* text, int state) {
     if (state == 0) {
         next = 0;
         words.clear();
-        for (const kv::CommandInfo& info : kv::all_commands()) words.emplace_back(info.name);
+        for (const kv::CommandInfo& info : kv::all_commands()) {
+            if (!kv::is_internal(info)) words.emplace_back(info.name);
+        }
         for (const char* w : {"help", "quit", "exit"}) words.emplace_back(w);
         for (const Shortcut& sc : kShortcuts) words.emplace_back(sc.word);
         std::sort(words.begin(), words.end());
@@ -237,10 +239,12 @@ int run_one_shot(const ShellOptions& options, OutputMode mode, std::ostream& out
     // is not retried, and a lost reply is reported as such.
     ShellOptions single = options;
     single.sessions = false;
+    std::vector<std::string> command = options.command;
+    expand_shortcut(&command);  // `raftkv cli status`, as in the interactive shell
     Session session(single);
-    std::optional<resp::Reply> reply = session.call(options.command, err);
+    std::optional<resp::Reply> reply = session.call(command, err);
     if (!reply) return 1;
-    out << format_reply(*reply, mode) << std::flush;
+    out << format_reply(*reply, mode_for(command, mode)) << std::flush;
     return 0;
 }
 
@@ -272,6 +276,7 @@ std::string help_text(std::string_view topic) {
             "      \"help <command>\" for help on <command>\n"
             "      \"quit\" to exit\n\n";
         for (const kv::CommandInfo& info : kv::all_commands()) {
+            if (kv::is_internal(info)) continue;
             out += fmt::format("  {:<10} {}\n", info.name, info.summary);
         }
         out += "\n  the cluster (RAFT commands):\n";
@@ -280,7 +285,7 @@ std::string help_text(std::string_view topic) {
         }
         return out;
     }
-    const kv::CommandInfo* info = kv::find_command(topic);
+    const kv::CommandInfo* info = kv::find_client_command(topic);
     if (info == nullptr) {
         return fmt::format("No help for '{}'. Type \"help\" for the list of commands.\n", topic);
     }

@@ -226,6 +226,10 @@ bool check_session(std::span<const std::string> args, resp::ReplyWriter& out) {
         return false;
     }
     const CommandInfo* inner = find_command(args[4]);
+    if (inner != nullptr && is_internal(*inner)) {
+        out.error(internal_command_error(args[4]));
+        return false;
+    }
     if (inner == nullptr) {
         out.error(fmt::format("ERR unknown command '{}' in SESSION RUN",
                               std::string_view(args[4]).substr(0, 128)));
@@ -259,6 +263,19 @@ const CommandInfo* find_command(std::string_view name) {
 }
 
 std::span<const CommandInfo> all_commands() { return kTable; }
+
+bool is_internal(const CommandInfo& info) { return info.name.starts_with("raftkv."); }
+
+const CommandInfo* find_client_command(std::string_view name) {
+    const CommandInfo* info = find_command(name);
+    return info != nullptr && is_internal(*info) ? nullptr : info;
+}
+
+std::string internal_command_error(std::string_view name) {
+    return fmt::format(
+        "ERR '{}' is internal to raftkv: only its servers propose it, clients cannot send it",
+        name.substr(0, 128));
+}
 
 bool check(const CommandInfo& info, std::span<const std::string> args, resp::ReplyWriter& out) {
     RAFTKV_ASSERT(!args.empty());

@@ -76,8 +76,21 @@ struct CommandInfo {
 // Case-insensitive; nullptr if `name` is not a kv command. The pointer is to
 // static storage.
 const CommandInfo* find_command(std::string_view name);
-// Every command, in table order (writes first).
+// Every command, in table order (writes first), internal ones included.
 std::span<const CommandInfo> all_commands();
+
+// Internal commands are the entries only servers propose: the replicated
+// address table (RAFTKV.ADDRESS), active expiry (RAFTKV.EXPIRE) and the
+// clock (RAFTKV.CLOCK). Their names start with "raftkv.". A client that
+// could send one could rewrite the cluster's addresses, so the client
+// protocol never reaches them: find_client_command() does not know them,
+// COMMAND and the shell's help do not list them, and SESSION RUN refuses
+// them. The state machine still applies them from the log.
+bool is_internal(const CommandInfo& info);
+// find_command() for a name a client sent: nullptr for internal commands too.
+const CommandInfo* find_client_command(std::string_view name);
+// The error reply for a client that sent an internal command by name.
+std::string internal_command_error(std::string_view name);
 
 // Validates arity and syntax that does not depend on the data (options,
 // integer arguments), before a write is logged. `args[0]` is the command name

@@ -61,7 +61,7 @@ void Replica::start(Now now) {
 void Replica::on_request(ReplyTarget to, std::vector<std::string>& args, Now now) {
     ++stats_.commands_processed;
     const std::string name = ascii_lower(args[0]);
-    const kv::CommandInfo* info = kv::find_command(name);
+    const kv::CommandInfo* info = kv::find_client_command(name);
     const bool is_write = info != nullptr && info->cls == kv::CommandClass::kWrite;
     // Anything but a write waits for this client's own earlier writes
     // while they are in flight, so that a pipeline sees what it wrote (a GET
@@ -463,7 +463,7 @@ void Replica::serve_unblocked_reads(Now now) {
     for (WaitingRead& r : ready) {
         if (!ports_.clients->is_connected(r.to.client)) continue;
         const std::string name = ascii_lower(r.args[0]);
-        execute(r.to, name, kv::find_command(name), r.args, now);
+        execute(r.to, name, kv::find_client_command(name), r.args, now);
         ports_.clients->resume_requests(r.to.client);
     }
 }
@@ -521,7 +521,7 @@ void Replica::serve_waiting_reads(std::uint64_t ready_through, Now now) {
     for (WaitingRead& r : ready) {
         if (!ports_.clients->is_connected(r.to.client)) continue;
         const std::string name = ascii_lower(r.args[0]);
-        execute(r.to, name, kv::find_command(name), r.args, now);
+        execute(r.to, name, kv::find_client_command(name), r.args, now);
         ports_.clients->resume_requests(r.to.client);
     }
 }

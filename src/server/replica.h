@@ -252,6 +252,8 @@ private:
     // Commands (replica_commands.cc).
     bool has_pending_write(std::uint64_t client) const;
     // Runs one request now: a server command, a kv read, or a write proposed.
+    // `info` is kv::find_client_command(name): null for internal commands,
+    // which are refused.
     void execute(ReplyTarget to, std::string_view name, const kv::CommandInfo* info,
                  std::vector<std::string>& args, Now now);
     void propose(ReplyTarget to, std::vector<std::string>& args, Now now);

@@ -31,6 +31,11 @@ void Replica::execute(ReplyTarget to, std::string_view name, const kv::CommandIn
     std::string* buffer = ports_.clients->reply_buffer(to);
     if (buffer == nullptr) return;
     resp::ReplyWriter out(buffer);
+    if (info == nullptr && kv::find_command(name) != nullptr) {
+        out.error(kv::internal_command_error(args[0]));
+        ports_.clients->finish(to);
+        return;
+    }
     if (info == nullptr) {
         std::string message = fmt::format("ERR unknown command '{}', with args beginning with: ",
                                           std::string_view(args[0]).substr(0, 128));

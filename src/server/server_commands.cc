@@ -73,7 +73,16 @@ void write_command_doc(resp::ReplyWriter& out, std::string_view name, std::strin
     out.bulk("string");
 }
 
-std::size_t command_count() { return kv::all_commands().size() + server_commands().size(); }
+// The kv commands a client may send: every one but the internal ones.
+std::vector<const kv::CommandInfo*> client_commands() {
+    std::vector<const kv::CommandInfo*> out;
+    for (const kv::CommandInfo& c : kv::all_commands()) {
+        if (!kv::is_internal(c)) out.push_back(&c);
+    }
+    return out;
+}
+
+std::size_t command_count() { return client_commands().size() + server_commands().size(); }
 
 void write_hello(resp::ReplyWriter& out, std::uint64_t client_id) {
     out.array_header(14);
@@ -126,8 +135,8 @@ void command_docs(const Args& args, resp::ReplyWriter& out) {
         std::string_view name, summary, group, syntax;
     };
     std::vector<Doc> docs;
-    for (const kv::CommandInfo& c : kv::all_commands()) {
-        docs.push_back({c.name, c.summary, "string", c.syntax});
+    for (const kv::CommandInfo* c : client_commands()) {
+        docs.push_back({c->name, c->summary, "string", c->syntax});
     }
     for (const ServerCommandInfo& c : server_commands()) {
         docs.push_back({c.name, c.summary, "connection", c.syntax});
@@ -148,8 +157,9 @@ void command(const Args& args, resp::ReplyWriter& out) {
     const std::string sub = args.size() >= 2 ? ascii_lower(args[1]) : std::string();
     if (args.size() == 1) {
         out.array_header(command_count());
-        for (const kv::CommandInfo& c : kv::all_commands()) {
-            write_command_entry(out, c.name, c.arity, c.flags, c.first_key, c.last_key, c.key_step);
+        for (const kv::CommandInfo* c : client_commands()) {
+            write_command_entry(out, c->name, c->arity, c->flags, c->first_key, c->last_key,
+                                c->key_step);
         }
         for (const ServerCommandInfo& c : server_commands()) {
             write_command_entry(out, c.name, c.arity, c.flags, 0, 0, 0);
@@ -162,7 +172,7 @@ void command(const Args& args, resp::ReplyWriter& out) {
         out.array_header(args.size() - 2);
         for (std::size_t i = 2; i < args.size(); ++i) {
             const std::string n = ascii_lower(args[i]);
-            if (const kv::CommandInfo* c = kv::find_command(n)) {
+            if (const kv::CommandInfo* c = kv::find_client_command(n)) {
                 write_command_entry(out, c->name, c->arity, c->flags, c->first_key, c->last_key,
                                     c->key_step);
             } else if (const ServerCommandInfo* sc = find_server_command(n)) {

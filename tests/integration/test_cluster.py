@@ -6,6 +6,7 @@ sleeps and hopes. A failed test keeps the data directories and logs.
 """
 import contextlib
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -435,3 +436,57 @@ def test_a_joiner_stops_at_once_while_its_join_request_hangs(tmp_path):
             node.proc.kill()
             node.proc.wait()
         fake.close()
+
+
+def test_clients_cannot_rewrite_the_address_table(make_cluster):
+    """Issue 11, item 7: RAFTKV.ADDRESS is proposed by servers only. Sent by a
+    client it used to move server 2 to an address nobody listens on; now it
+    is refused, COMMAND does not list it, and server 2 keeps replicating."""
+    c = make_cluster(3).start()
+    leader = c.leader()
+    victim = next(n for n in c.nodes if n is not leader)
+    for argv in (["RAFTKV.ADDRESS", str(victim.node_id), "10.9.9.9", "7002", "17002"],
+                 ["raftkv.address", str(victim.node_id), "REMOVE"],
+                 ["SESSION", "RUN", "1", "1", "RAFTKV.ADDRESS", str(victim.node_id), "REMOVE"]):
+        out = subprocess.run(["redis-cli", "-p", str(leader.port), *argv], capture_output=True,
+                             text=True, timeout=10)
+        assert "is internal to raftkv" in out.stdout, (argv, out)
+    names = [e[0] for e in leader.client().execute_command("COMMAND")]
+    assert names and not [n for n in names if (n if isinstance(n, str) else n.decode()).lower().startswith("raftkv.")], names
+    count = subprocess.run(["redis-cli", "-p", str(leader.port), "COMMAND", "COUNT"],
+                           capture_output=True, text=True, timeout=10).stdout
+    assert int(count) == len(names)
+    with socket.create_connection(("127.0.0.1", leader.port), timeout=10) as s:
+        s.sendall(b"COMMAND INFO raftkv.address\r\n")
+        assert s.recv(100) == b"*1\r\n*-1\r\n"
+    assert leader.client().set("after", "yes")
+    f = victim.client()
+    f.execute_command("READONLY")
+    wait_for(lambda: f.get("after") == b"yes", 10, "server 2 to get a write made after")
+
+
+def test_the_shell_prints_info_as_text_on_a_terminal(make_cluster):
+    """redis-cli prints INFO-style replies raw even on a terminal; the shell
+    does too, instead of one quoted line with \\r\\n escapes."""
+    import pty
+    c = make_cluster(3).start()
+    leader = c.leader()
+    for argv in (["info", "server"], ["status"], ["cluster", "nodes"]):
+        primary, secondary = pty.openpty()
+        proc = subprocess.Popen([RAFTKV, "cli", "-p", str(leader.port), *argv], stdout=secondary,
+                                stderr=subprocess.PIPE)
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # the terminal closes when the shell exits
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(primary)
+        assert proc.wait(timeout=10) == 0
+        out = b"".join(chunks).decode()
+        assert not out.startswith('"') and "\\r\\n" not in out, (argv, out)
+        assert len(out.splitlines()) > 1, (argv, out)

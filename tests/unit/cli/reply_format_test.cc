@@ -113,5 +113,27 @@ TEST(ReplyFormat, QuoteBytesEscapesLikeSdscatrepr) {
     }
 }
 
+// redis-cli prints the text replies of these commands raw on a terminal too,
+// so INFO reads as lines, not as one escaped string.
+TEST(ReplyFormat, TextReportsPrintRawOnATerminal) {
+    using Args = std::vector<std::string>;
+    for (const Args& args :
+         {Args{"info"}, Args{"INFO", "keyspace"}, Args{"cluster", "nodes"}, Args{"CLUSTER", "INFO"},
+          Args{"client", "list"}, Args{"client", "INFO"}, Args{"RAFT", "STATUS"}}) {
+        SCOPED_TRACE(args[0] + " " + (args.size() > 1 ? args[1] : ""));
+        EXPECT_TRUE(prints_raw(args));
+        EXPECT_EQ(mode_for(args, OutputMode::kTty), OutputMode::kRaw);
+    }
+    for (const Args& args :
+         {Args{}, Args{"get", "info"}, Args{"cluster", "slots"}, Args{"cluster", "nodes", "x"},
+          Args{"client", "id"}, Args{"raft"}, Args{"raft", "snapshot"}, Args{"informant"}}) {
+        EXPECT_FALSE(prints_raw(args)) << (args.empty() ? "" : args[0]);
+        EXPECT_EQ(mode_for(args, OutputMode::kTty), OutputMode::kTty);
+    }
+    const Reply text = bulk("# Server\r\nraftkv_version:0.1\r\n");
+    EXPECT_EQ(format_reply(text, mode_for(Args{"info"}, OutputMode::kTty)),
+              "# Server\r\nraftkv_version:0.1\r\n\n");
+}
+
 }  // namespace
 }  // namespace raftkv::cli

@@ -38,6 +38,34 @@ TEST(Commands, TableIsConsistent) {
     EXPECT_EQ(names.size(), 35u);
 }
 
+// Issue 11, item 7: only servers propose the address table, active expiry
+// and the clock; the client protocol cannot name them.
+TEST(Commands, InternalCommandsAreNotClientCommands) {
+    std::set<std::string_view> internal;
+    for (const CommandInfo& c : all_commands()) {
+        if (is_internal(c)) {
+            internal.insert(c.name);
+            EXPECT_EQ(find_client_command(c.name), nullptr) << c.name;
+        } else {
+            EXPECT_EQ(find_client_command(c.name), &c) << c.name;
+        }
+    }
+    EXPECT_EQ(internal,
+              (std::set<std::string_view>{"raftkv.address", "raftkv.expire", "raftkv.clock"}));
+    EXPECT_EQ(find_client_command("RAFTKV.ADDRESS"), nullptr);
+    EXPECT_NE(find_command("RAFTKV.ADDRESS"), nullptr) << "the state machine still applies it";
+    EXPECT_EQ(find_client_command("SeT"), find_command("set"));
+    EXPECT_EQ(internal_command_error("RAFTKV.CLOCK"),
+              "ERR 'RAFTKV.CLOCK' is internal to raftkv: only its servers propose it, clients "
+              "cannot send it");
+
+    std::string reply;
+    resp::ReplyWriter w(&reply);
+    const Args run = {"SESSION", "RUN", "1", "1", "raftkv.clock"};
+    EXPECT_FALSE(check(*find_command("session"), run, w));
+    EXPECT_EQ(reply, "-" + internal_command_error("raftkv.clock") + "\r\n");
+}
+
 TEST(Commands, FindIsCaseInsensitive) {
     EXPECT_EQ(find_command("SET"), find_command("set"));
     EXPECT_EQ(find_command("sEt")->name, "set");

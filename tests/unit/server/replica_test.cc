@@ -318,6 +318,42 @@ TEST(Replica, SingleNodeProposesPersistsAppliesAndAnswers) {
     EXPECT_EQ(c[1].clients.reply(get), "$1\r\nv\r\n");
 }
 
+// Issue 11, item 7: RAFTKV.* entries are proposed by servers only. A client
+// that sends one, alone, through SESSION RUN or in any case, is refused and
+// nothing reaches the log: the address table stays as the servers wrote it.
+TEST(Replica, ClientsCannotSendInternalCommands) {
+    Cluster c(3);
+    const int leader = c.elect();
+    ASSERT_GT(leader, 0);
+    const auto addresses = c.replica(leader).state().addresses();
+    const std::uint64_t applied = c.replica(leader).state().last_index();
+    const std::vector<std::vector<std::string>> attempts = {
+        {"RAFTKV.ADDRESS", "2", "10.9.9.9", "7002", "17002"},
+        {"raftkv.address", "2", "remove"},
+        {"RaftKV.Expire", "10"},
+        {"RAFTKV.CLOCK"},
+    };
+    for (const std::vector<std::string>& args : attempts) {
+        SCOPED_TRACE(args[0]);
+        const ReplyTarget to = c.request(leader, 7, args);
+        EXPECT_EQ(c[leader].clients.reply(to),
+                  "-ERR '" + args[0] +
+                      "' is internal to raftkv: only its servers propose it, clients cannot "
+                      "send it\r\n");
+    }
+    const ReplyTarget wrapped =
+        c.request(leader, 7, {"SESSION", "RUN", "1", "1", "RAFTKV.ADDRESS", "2", "remove"});
+    EXPECT_EQ(c[leader].clients.reply(wrapped),
+              "-ERR 'RAFTKV.ADDRESS' is internal to raftkv: only its servers propose it, clients "
+              "cannot send it\r\n");
+    EXPECT_EQ(c.replica(leader).state().last_index(), applied) << "nothing was logged";
+    EXPECT_EQ(c.replica(leader).state().addresses(), addresses);
+    const int follower = leader == 1 ? 2 : 1;
+    const ReplyTarget on_follower = c.request(follower, 7, {"RAFTKV.ADDRESS", "2", "remove"});
+    EXPECT_EQ(c[follower].clients.reply(on_follower).substr(0, 22), "-ERR 'RAFTKV.ADDRESS' ")
+        << "refused, not redirected to the leader";
+}
+
 TEST(Replica, ReadWaitsForTheSameClientsEarlierWrite) {
     Cluster c(1);
     ASSERT_EQ(c.elect(), 1);
