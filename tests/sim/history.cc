@@ -275,7 +275,15 @@ Result<Operation> parse_op_line(const std::vector<Token>& t) {
             break;
         }
     }
-    const std::vector<Token> args(t.begin() + 5, t.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<Token> args(t.begin() + 5, t.begin() + static_cast<std::ptrdiff_t>(end));
+    if ((op.kind == OpKind::kSet || op.kind == OpKind::kCas) &&
+        args.size() == 3 + arg_count(op.kind) && !args[args.size() - 2].is_quoted &&
+        args[args.size() - 2].text == "pxat") {
+        Result<std::int64_t> at = parse_int<std::int64_t>(args.back(), "pxat deadline");
+        if (!at) return at.error();
+        op.expire_at_ms = *at;
+        args.resize(args.size() - 2);
+    }
     if (args.size() != 1 + arg_count(op.kind)) {
         return line_error(fmt::format("{} takes {} ({} fields), got {}", op_kind_name(op.kind),
                                       arg_names(op.kind), 1 + arg_count(op.kind), args.size()));
@@ -322,6 +330,9 @@ std::string operation_problem(const Operation& op) {
     }
     if (op.return_time == kNeverReturned && op.outcome != Outcome::kUnknown) {
         return "return time '-' (never returned) needs outcome unknown";
+    }
+    if (op.expire_at_ms && op.kind != OpKind::kSet && op.kind != OpKind::kCas) {
+        return "only set and cas take a pxat deadline";
     }
     if (op.return_time < op.call_time) {
         return fmt::format("return time {} is before call time {}", op.return_time, op.call_time);
@@ -378,15 +389,16 @@ std::string format_reply(const Reply& r) {
     return "";
 }
 
-Status parse_version_line(const std::vector<Token>& t, History* history) {
+Status parse_version_line(const std::vector<Token>& t, History* history, int* version) {
     if (t.size() != 3 || t[0].is_quoted || t[0].text != kMagic) {
         return line_error(
             fmt::format("first line must be '{} {} ns|ticks'", kMagic, kHistoryFormatVersion));
     }
-    if (t[1].is_quoted || t[1].text != fmt::format("{}", kHistoryFormatVersion)) {
-        return line_error(fmt::format("unsupported version '{}' (this reader knows {})", t[1].text,
-                                      kHistoryFormatVersion));
+    if (t[1].is_quoted || (t[1].text != "1" && t[1].text != "2")) {
+        return line_error(
+            fmt::format("unsupported version '{}' (this reader knows 1 and 2)", t[1].text));
     }
+    *version = t[1].text == "1" ? 1 : 2;
     if (!t[2].is_quoted && t[2].text == "ns") {
         history->time_unit = TimeUnit::kNanoseconds;
     } else if (!t[2].is_quoted && t[2].text == "ticks") {
@@ -395,6 +407,27 @@ Status parse_version_line(const std::vector<Token>& t, History* history) {
         return line_error(fmt::format("unknown time unit '{}' (want ns or ticks)", t[2].text));
     }
     return Status::ok();
+}
+
+// `clock <units-per-ms> <origin-ms> <skew-ms>` (version 2).
+Result<ClockModel> parse_clock_line(const std::vector<Token>& t) {
+    if (t.size() != 4) {
+        return line_error("want 'clock <units-per-ms> <origin-ms> <skew-ms>'");
+    }
+    ClockModel clock;
+    Result<std::int64_t> per = parse_int<std::int64_t>(t[1], "units per ms");
+    if (!per) return per.error();
+    Result<std::int64_t> origin = parse_int<std::int64_t>(t[2], "clock origin");
+    if (!origin) return origin.error();
+    Result<std::int64_t> skew = parse_int<std::int64_t>(t[3], "clock skew");
+    if (!skew) return skew.error();
+    if (*per <= 0 || *skew < 0) {
+        return line_error("clock: units per ms must be positive and the skew not negative");
+    }
+    clock.units_per_ms = *per;
+    clock.origin_ms = *origin;
+    clock.skew_ms = *skew;
+    return clock;
 }
 
 }  // namespace
@@ -429,7 +462,10 @@ std::string_view outcome_name(Outcome outcome) {
 
 Status validate_history(const History& history) {
     for (std::size_t i = 0; i < history.ops.size(); ++i) {
-        const std::string problem = operation_problem(history.ops[i]);
+        std::string problem = operation_problem(history.ops[i]);
+        if (problem.empty() && history.ops[i].expire_at_ms && !history.clock) {
+            problem = "a pxat deadline needs the history's clock";
+        }
         if (!problem.empty()) {
             return Status::errorf(Code::kInvalid, "operation {} ({}): {}", i,
                                   format_operation(history.ops[i]), problem);
@@ -442,6 +478,7 @@ Result<History> parse_history(std::string_view text, std::string_view source) {
     History history;
     std::size_t line_number = 0;
     bool has_version = false;
+    int version = 0;
     while (!text.empty()) {
         ++line_number;
         const std::size_t nl = text.find('\n');
@@ -461,14 +498,29 @@ Result<History> parse_history(std::string_view text, std::string_view source) {
         Result<std::vector<Token>> tokens = tokenize(line);
         if (!tokens) return fail(tokens.error());
         if (!has_version) {
-            if (Status s = parse_version_line(*tokens, &history); !s.is_ok()) return fail(s);
+            if (Status s = parse_version_line(*tokens, &history, &version); !s.is_ok()) {
+                return fail(s);
+            }
             has_version = true;
+            continue;
+        }
+        if (version >= 2 && !tokens->empty() && !(*tokens)[0].is_quoted &&
+            (*tokens)[0].text == "clock") {
+            if (history.clock || !history.ops.empty()) {
+                return fail(line_error("the clock line comes once, before any operation"));
+            }
+            Result<ClockModel> clock = parse_clock_line(*tokens);
+            if (!clock) return fail(clock.error());
+            history.clock = *clock;
             continue;
         }
         Result<Operation> op = parse_op_line(*tokens);
         if (!op) return fail(op.error());
         if (const std::string problem = operation_problem(*op); !problem.empty()) {
             return fail(line_error(problem));
+        }
+        if (op->expire_at_ms && (version < 2 || !history.clock)) {
+            return fail(line_error("a pxat deadline needs version 2 and a clock line"));
         }
         history.ops.push_back(std::move(*op));
     }
@@ -530,13 +582,19 @@ std::string format_operation(const Operation& op) {
             out += " " + format_value(op.expected) + " " + format_value(op.value);
             break;
     }
+    if (op.expire_at_ms) fmt::format_to(std::back_inserter(out), " pxat {}", *op.expire_at_ms);
     if (op.reply.kind != ReplyKind::kNone) out += " -> " + format_reply(op.reply);
     return out;
 }
 
 std::string format_history(const History& history) {
-    std::string out = fmt::format("{} {} {}\n", kMagic, kHistoryFormatVersion,
+    // Version 1 when there is no clock, so older readers still read it.
+    std::string out = fmt::format("{} {} {}\n", kMagic, history.clock ? 2 : 1,
                                   history.time_unit == TimeUnit::kTicks ? "ticks" : "ns");
+    if (history.clock) {
+        fmt::format_to(std::back_inserter(out), "clock {} {} {}\n", history.clock->units_per_ms,
+                       history.clock->origin_ms, history.clock->skew_ms);
+    }
     for (const Operation& op : history.ops) {
         out += format_operation(op);
         out.push_back('\n');

@@ -68,6 +68,10 @@ struct Operation {
     std::string value;       // set: the value; cas: the new value
     Value expected;          // cas only: the value required; nullopt: key must be missing
     std::int64_t delta = 0;  // incr only
+    // set and cas only: the absolute deadline the write gives the key (SET
+    // ... PXAT), in ms on the history's clock (History::clock); nullopt: the
+    // write clears any deadline, as SET does. Needs a clock.
+    std::optional<std::int64_t> expire_at_ms;
     Outcome outcome = Outcome::kOk;
     Reply reply;  // kind kNone unless outcome is kOk
     std::int64_t call_time = 0;
@@ -77,14 +81,28 @@ struct Operation {
 
 enum class TimeUnit : std::uint8_t { kNanoseconds, kTicks };
 
+// How the history's times relate to the store's clock, for expiry: the
+// clock reads origin_ms + time / units_per_ms (ms) at history time `time`,
+// give or take skew_ms — the most any server's clock may be off. The
+// checker lets an operation take effect at any clock time from its call's
+// minus skew_ms to its return's plus skew_ms, never going back.
+struct ClockModel {
+    std::int64_t units_per_ms = 1;  // > 0
+    std::int64_t origin_ms = 0;
+    std::int64_t skew_ms = 0;  // >= 0
+    bool operator==(const ClockModel&) const = default;
+};
+
 struct History {
     TimeUnit time_unit = TimeUnit::kNanoseconds;
-    std::vector<Operation> ops;  // in any order; the checker sorts by time
+    std::optional<ClockModel> clock;  // needed by any operation with expire_at_ms
+    std::vector<Operation> ops;       // in any order; the checker sorts by time
     bool operator==(const History&) const = default;
 };
 
-// Format version written on the first line; a reader rejects any other.
-inline constexpr int kHistoryFormatVersion = 1;
+// Format version written on the first line: 2 when the history has a clock
+// (expiry), else 1. A reader takes both and rejects any other.
+inline constexpr int kHistoryFormatVersion = 2;
 // Longest line a reader accepts (a key or value may be large, escaped).
 inline constexpr std::size_t kHistoryLineBytesMax = 64u << 20;
 
@@ -94,7 +112,8 @@ std::string_view outcome_name(Outcome outcome);  // "ok", "failed", "unknown"
 // Checks what the format promises: a reply only for kOk and of a kind that
 // fits the operation (get: value or nil; set: ok; incr: integer or
 // not-applied; cas: ok or not-applied; del: integer 0 or 1), return_time >=
-// call_time, kNeverReturned only for unknown outcomes. kInvalid names the
+// call_time, kNeverReturned only for unknown outcomes, expire_at_ms only on
+// set and cas and only with a clock. kInvalid names the
 // operation's position (0-based).
 Status validate_history(const History& history);
 

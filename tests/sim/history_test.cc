@@ -112,6 +112,44 @@ TEST(HistoryFormat, RoundTripKeepsEveryField) {
     EXPECT_EQ(format_history(*back), text);
 }
 
+// Version 2 (expiry): a clock line and set/cas deadlines survive the round
+// trip; a history without a clock is still written as version 1.
+TEST(HistoryFormat, Version2CarriesTheClockAndDeadlines) {
+    History h{
+        .time_unit = TimeUnit::kTicks,
+        .clock = ClockModel{.units_per_ms = 20, .origin_ms = 1'700'000'000'000, .skew_ms = 75}};
+    h.ops.push_back(Operation{.client = 1,
+                              .kind = OpKind::kSet,
+                              .key = "k",
+                              .value = "v",
+                              .expire_at_ms = 1'700'000'000'500,
+                              .reply = {.kind = ReplyKind::kOk},
+                              .call_time = 0,
+                              .return_time = 40});
+    h.ops.push_back(Operation{.client = 2,
+                              .kind = OpKind::kCas,
+                              .key = "k",
+                              .value = "w",
+                              .expected = std::nullopt,
+                              .expire_at_ms = 7,
+                              .outcome = Outcome::kUnknown,
+                              .call_time = 10,
+                              .return_time = kNeverReturned});
+    const std::string text = format_history(h);
+    EXPECT_EQ(text,
+              "raftkv-history 2 ticks\n"
+              "clock 20 1700000000000 75\n"
+              "1 0 40 ok set \"k\" \"v\" pxat 1700000000500 -> ok\n"
+              "2 10 - unknown cas \"k\" nil \"w\" pxat 7\n");
+    Result<History> back = parse_history(text);
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(*back, h);
+    h.clock.reset();
+    EXPECT_FALSE(validate_history(h).is_ok()) << "a deadline needs the clock";
+    for (Operation& op : h.ops) op.expire_at_ms.reset();
+    EXPECT_TRUE(format_history(h).starts_with("raftkv-history 1 ticks\n"));
+}
+
 TEST(HistoryFormat, WritesReadableLines) {
     struct Case {
         std::string_view name;
@@ -195,7 +233,18 @@ TEST(HistoryFormat, ErrorsNameTheLine) {
     const Case cases[] = {
         {"empty input", "", "t:1: empty history"},
         {"no version line", "1 0 1 ok get \"k\" -> nil\n", "t:1: first line must be"},
-        {"unknown version", "raftkv-history 2 ns\n", "t:1: unsupported version '2'"},
+        {"unknown version", "raftkv-history 3 ns\n", "t:1: unsupported version '3'"},
+        {"pxat in version 1", "raftkv-history 1 ns\n1 0 1 ok set \"k\" \"v\" pxat 5 -> ok\n",
+         "t:2: a pxat deadline needs version 2 and a clock line"},
+        {"pxat without a clock", "raftkv-history 2 ns\n1 0 1 ok set \"k\" \"v\" pxat 5 -> ok\n",
+         "t:2: a pxat deadline needs version 2 and a clock line"},
+        {"pxat on get", "raftkv-history 2 ns\nclock 1 0 0\n1 0 1 ok get \"k\" pxat 5 -> nil\n",
+         "t:3: get takes key"},
+        {"clock after an operation",
+         "raftkv-history 2 ns\n1 0 1 ok get \"k\" -> nil\nclock 1 0 0\n",
+         "t:3: the clock line comes once, before any operation"},
+        {"bad clock", "raftkv-history 2 ns\nclock 0 0 0\n", "t:2: clock: units per ms"},
+        {"clock in version 1", "raftkv-history 1 ns\nclock 1 0 0\n", "t:2: "},
         {"unknown unit", "raftkv-history 1 ms\n", "t:1: unknown time unit 'ms'"},
         {"unknown outcome", "raftkv-history 1 ns\n\n1 0 1 okay get \"k\" -> nil\n",
          "t:3: unknown outcome 'okay'"},

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -34,6 +35,7 @@ struct Applied {
     Reply reply;  // what the operation would have returned
 };
 
+// The register without time: what apply_op does to a live value (or nil).
 Applied apply_op(const Value& state, const Operation& op) {
     switch (op.kind) {
         case OpKind::kGet:
@@ -58,6 +60,83 @@ Applied apply_op(const Value& state, const Operation& op) {
     }
     RAFTKV_ASSERT(false, "unknown op kind {}", static_cast<int>(op.kind));
     return {};
+}
+
+// ---- The model with time (History::clock): a register, its deadline and
+// the clock time of the last operation linearized. An operation takes
+// effect at one clock time tau in its window (linearizability.h), never
+// before the last one's; the key is gone at tau when its deadline < tau, as
+// in Redis. ----
+
+struct TimedState {
+    Value value;                           // nullopt: missing (or expired)
+    std::optional<std::int64_t> deadline;  // only with a value
+    std::int64_t time = std::numeric_limits<std::int64_t>::min();
+    bool operator==(const TimedState&) const = default;
+};
+
+struct TimedStateHash {
+    std::size_t operator()(const TimedState& s) const {
+        std::size_t h = std::hash<Value>()(s.value);
+        h ^= std::hash<std::int64_t>()(s.deadline.value_or(-1)) + 0x9e3779b97f4a7c15ull + (h << 6);
+        h ^= std::hash<std::int64_t>()(s.time) + 0x9e3779b97f4a7c15ull + (h << 6);
+        return h;
+    }
+};
+
+// An operation's clock window [lo, hi] in ms, from its call and return.
+struct Window {
+    std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+    std::int64_t hi = std::numeric_limits<std::int64_t>::max();
+};
+
+Window window_of(const std::optional<ClockModel>& clock, const Operation& op) {
+    if (!clock) return {};
+    const std::int64_t per = clock->units_per_ms;
+    Window w;
+    w.lo = clock->origin_ms + op.call_time / per - clock->skew_ms;
+    if (op.return_time != kNeverReturned) {
+        w.hi = clock->origin_ms + (op.return_time + per - 1) / per + clock->skew_ms;
+    }
+    return w;
+}
+
+// Choices per operation: 0, take effect as early as it can; 1, just after
+// the key's deadline (only when the key is alive at the earliest time and
+// its deadline falls inside the window). The earliest time of each choice
+// dominates every later one with the same outcome, so two choices cover
+// every linearization.
+constexpr std::uint32_t kChoices = 2;
+
+struct TimedApplied {
+    TimedState state;
+    Reply reply;
+};
+
+std::optional<TimedApplied> apply_timed(const TimedState& s, const Operation& op, Window w,
+                                        std::uint32_t choice) {
+    std::int64_t tau = std::max(s.time, w.lo);
+    const bool alive_early = s.value && (!s.deadline || *s.deadline >= tau);
+    if (choice == 1) {
+        if (!alive_early || !s.deadline) return std::nullopt;
+        tau = *s.deadline + 1;
+    }
+    if (tau > w.hi) return std::nullopt;
+    const bool alive = s.value && (!s.deadline || *s.deadline >= tau);
+    const Value live = alive ? s.value : std::nullopt;
+    const std::optional<std::int64_t> live_deadline = alive ? s.deadline : std::nullopt;
+    const Applied a = apply_op(live, op);
+    TimedApplied out{.state = {.value = a.state, .deadline = live_deadline, .time = tau},
+                     .reply = a.reply};
+    const bool wrote =
+        (op.kind == OpKind::kSet) || (op.kind == OpKind::kCas && a.reply.kind == ReplyKind::kOk);
+    if (wrote) out.state.deadline = op.expire_at_ms;
+    if (op.kind == OpKind::kDel) out.state.deadline = std::nullopt;
+    if (out.state.deadline && *out.state.deadline < tau) {
+        out.state.value = std::nullopt;  // set with a deadline already past
+    }
+    if (!out.state.value) out.state.deadline = std::nullopt;
+    return out;
 }
 
 bool same_reply(const Reply& a, const Reply& b) {
@@ -156,7 +235,10 @@ public:
         : history_(history), options_(options), list_(make_events(history, positions)) {
         words_ = (ops_.size() + 63) / 64;
         linearized_.assign(words_ + 1, 0);  // the last word holds the state id
-        intern(std::nullopt);               // state 0: the key is missing
+        intern(TimedState{});               // state 0: the key is missing
+        for (std::uint32_t id = 0; id < ops_.size(); ++id) {
+            windows_.push_back(window_of(history.clock, op(id)));
+        }
     }
 
     KeyCheck run(std::string key) {
@@ -172,6 +254,7 @@ private:
     struct Frame {
         std::uint32_t op;
         std::uint32_t state_before;
+        std::uint32_t choice;
     };
 
     std::vector<Event> make_events(const History& history,
@@ -208,24 +291,25 @@ private:
     const Operation& op(std::uint32_t id) const { return history_.ops[ops_[id]]; }
     bool is_known(std::uint32_t id) const { return op(id).outcome == Outcome::kOk; }
 
-    std::uint32_t intern(const Value& v) {
+    std::uint32_t intern(const TimedState& v) {
         const auto [it, inserted] =
             state_ids_.try_emplace(v, static_cast<std::uint32_t>(states_.size()));
         if (inserted) states_.push_back(v);
         return it->second;
     }
 
-    // The state after op `id` in state `state`, or kRejected if its reply
-    // cannot come from that state.
-    std::uint32_t transition(std::uint32_t state, std::uint32_t id) {
-        const std::uint64_t memo_key = std::uint64_t{state} << 32 | id;
+    // The state after op `id` with `choice` (kChoices) in state `state`, or
+    // kRejected if the choice does not exist or its reply cannot come from
+    // that state.
+    std::uint32_t transition(std::uint32_t state, std::uint32_t id, std::uint32_t choice) {
+        const std::uint64_t memo_key = std::uint64_t{state} << 33 | std::uint64_t{id} << 1 | choice;
         if (const auto it = transitions_.find(memo_key); it != transitions_.end()) {
             return it->second;
         }
         const Operation& o = op(id);
-        Applied a = apply_op(states_[state], o);
-        const bool fits = o.outcome == Outcome::kUnknown || same_reply(a.reply, o.reply);
-        const std::uint32_t next = fits ? intern(a.state) : kRejected;
+        const std::optional<TimedApplied> a = apply_timed(states_[state], o, windows_[id], choice);
+        const bool fits = a && (o.outcome == Outcome::kUnknown || same_reply(a->reply, o.reply));
+        const std::uint32_t next = fits ? intern(a->state) : kRejected;
         transitions_.emplace(memo_key, next);
         return next;
     }
@@ -258,6 +342,7 @@ private:
         if (known_total_ == 0) return Verdict::kLinearizable;
         std::uint32_t state = 0;
         std::uint32_t entry = list_.first();
+        std::uint32_t choice = 0;
         for (;;) {
             if (over_budget()) return Verdict::kUnknown;
             if (entry == list_.end() || !list_.at(entry).is_call) {
@@ -270,17 +355,23 @@ private:
                 set_bit(f.op, false);
                 if (is_known(f.op)) --known_done_;
                 unlift(f.op);
-                entry = list_.next(call_event_[f.op]);
+                entry = call_event_[f.op];
+                choice = f.choice + 1;
+                continue;
+            }
+            if (choice == kChoices) {
+                entry = list_.next(entry);
+                choice = 0;
                 continue;
             }
             const std::uint32_t id = list_.at(entry).op;
             ++steps_;
-            const std::uint32_t next_state = transition(state, id);
+            const std::uint32_t next_state = transition(state, id, choice);
             if (next_state != kRejected) {
                 set_bit(id, true);
                 linearized_[words_] = next_state;
                 if (cache_.insert(linearized_).second) {
-                    stack_.push_back({.op = id, .state_before = state});
+                    stack_.push_back({.op = id, .state_before = state, .choice = choice});
                     state = next_state;
                     if (is_known(id)) ++known_done_;
                     // The unknown operations left can all go last, which is
@@ -288,11 +379,12 @@ private:
                     if (known_done_ == known_total_) return Verdict::kLinearizable;
                     lift(id);
                     entry = list_.first();
+                    choice = 0;
                     continue;
                 }
                 set_bit(id, false);
             }
-            entry = list_.next(entry);
+            ++choice;
         }
     }
 
@@ -302,7 +394,11 @@ private:
         if (has_deepest_ && stack_.size() <= deepest_prefix_.size()) return;
         has_deepest_ = true;
         deepest_prefix_.clear();
-        for (const Frame& f : stack_) deepest_prefix_.push_back(f.op);
+        deepest_states_.clear();
+        for (std::size_t i = 0; i < stack_.size(); ++i) {
+            deepest_prefix_.push_back(stack_[i].op);
+            deepest_states_.push_back(i + 1 < stack_.size() ? stack_[i + 1].state_before : state);
+        }
         deepest_state_ = state;
         deepest_stuck_ = stuck_entry == list_.end() ? kNoEvent : list_.at(stuck_entry).op;
         deepest_pending_.clear();
@@ -325,28 +421,38 @@ private:
             fmt::format_to(std::back_inserter(out), "    ... {} earlier\n",
                            deepest_prefix_.size() - shown);
         }
-        Value state;
         for (std::size_t i = 0; i < deepest_prefix_.size(); ++i) {
-            state = apply_op(state, op(deepest_prefix_[i])).state;
             if (i + shown < deepest_prefix_.size()) continue;
             fmt::format_to(std::back_inserter(out), "    {}   => {}\n", op_line(deepest_prefix_[i]),
-                           format_value(state));
+                           format_state(states_[deepest_states_[i]]));
         }
-        const Value& now = states_[deepest_state_];
+        const TimedState& now = states_[deepest_state_];
         if (deepest_stuck_ != kNoEvent) {
             fmt::format_to(std::back_inserter(out),
                            "  then, with the value {}, no pending operation can go next, and "
                            "#{} returns:\n",
-                           format_value(now), ops_[deepest_stuck_]);
+                           format_state(now), ops_[deepest_stuck_]);
         }
         for (const std::uint32_t id : deepest_pending_) {
-            const Applied a = apply_op(now, op(id));
+            const std::optional<TimedApplied> a = apply_timed(now, op(id), windows_[id], 0);
             const bool fits =
-                op(id).outcome == Outcome::kUnknown || same_reply(a.reply, op(id).reply);
+                a && (op(id).outcome == Outcome::kUnknown || same_reply(a->reply, op(id).reply));
             const std::string why =
-                fits ? std::string("fits, but nothing linearizable follows it")
-                     : fmt::format("the model replies {}", format_reply_for_report(a.reply));
+                !a     ? std::string("its clock window has passed")
+                : fits ? std::string("fits, but nothing linearizable follows it")
+                       : fmt::format("the model replies {}", format_reply_for_report(a->reply));
             fmt::format_to(std::back_inserter(out), "    {}   ({})\n", op_line(id), why);
+        }
+        return out;
+    }
+
+    // The value, and with a clock its deadline and the time reached.
+    std::string format_state(const TimedState& s) const {
+        if (!history_.clock) return format_value(s.value);
+        std::string out = format_value(s.value);
+        if (s.deadline) fmt::format_to(std::back_inserter(out), " (deadline {})", *s.deadline);
+        if (s.time != std::numeric_limits<std::int64_t>::min()) {
+            fmt::format_to(std::back_inserter(out), " at clock {}", s.time);
         }
         return out;
     }
@@ -366,9 +472,11 @@ private:
     EventList list_;
     std::size_t words_ = 0;
 
-    std::vector<Value> states_;  // interned register values; id 0 is nil
-    std::unordered_map<Value, std::uint32_t> state_ids_;
-    std::unordered_map<std::uint64_t, std::uint32_t> transitions_;  // (state, op) -> state
+    std::vector<Window> windows_;     // id -> clock window (unbounded without a clock)
+    std::vector<TimedState> states_;  // interned model states; id 0 is nil
+    std::unordered_map<TimedState, std::uint32_t, TimedStateHash> state_ids_;
+    // (state, op, choice) -> state
+    std::unordered_map<std::uint64_t, std::uint32_t> transitions_;
 
     // Invariant: linearized_[0..words_) has the bits of exactly the ops on
     // stack_ (and those ops' events are cut from list_); known_done_ counts
@@ -381,6 +489,7 @@ private:
 
     bool has_deepest_ = false;
     std::vector<std::uint32_t> deepest_prefix_;
+    std::vector<std::uint32_t> deepest_states_;  // the state after each of deepest_prefix_
     std::uint32_t deepest_state_ = 0;
     std::uint32_t deepest_stuck_ = kNoEvent;
     std::vector<std::uint32_t> deepest_pending_;

@@ -22,7 +22,18 @@
 // sum if the value is a 64-bit decimal integer in Redis's strict form and the
 // sum does not overflow, else changes nothing (reply not-applied); cas stores
 // the new value if the register equals the expected one (nil: is missing),
-// else changes nothing. Not modelled: expiry, types other than strings.
+// else changes nothing. Not modelled: types other than strings.
+//
+// Expiry, when the history has a clock (History::clock): the register also
+// holds a deadline (set and cas with expire_at_ms give one, a plain set or
+// del clears it, incr keeps it) and the model has a clock time. Each
+// operation takes effect at one clock time tau in [call - skew, return +
+// skew] (converted to ms), never below the tau of the operation before it,
+// and sees the key as missing when its deadline < tau, as Redis does. So a
+// read that saw a key expired forbids every later operation from seeing it
+// alive, whatever the skew. The search tries, for each operation, the
+// earliest tau and the one just past the key's deadline; each dominates
+// the later taus with the same outcome, so that is every linearization.
 //
 // It does not explain why a system went wrong; on failure it reports the key,
 // the longest linearizable prefix found and the operations that could not go

@@ -5,6 +5,7 @@
 // operation per line: `client call return outcome command [-> reply]`.
 #include "sim/linearizability.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -249,6 +250,75 @@ TEST(Linearizability, IncrAndCas) {
          kYes},
     };
     run_cases(cases);
+}
+
+History timed_history(std::string_view body, std::int64_t skew_ms) {
+    Result<History> h = parse_history(
+        fmt::format("raftkv-history 2 ticks\nclock 1 0 {}\n{}", skew_ms, body), "case");
+    EXPECT_TRUE(h) << h.error().to_string();
+    return h ? *h : History{};
+}
+
+// Expiry (issue 11): with a clock, an operation takes effect at one clock
+// time inside [call - skew, return + skew], times never go back, and a key
+// whose deadline is before that time is gone (redis.io/commands/set, PXAT;
+// "expired iff deadline < now", as Redis). Times here are ms.
+TEST(Linearizability, ExpiryByTheClock) {
+    struct TimedCase {
+        std::string_view name;
+        std::int64_t skew_ms;
+        std::string history;
+        Verdict want;
+    };
+    constexpr std::string_view kSet = "1 0 10 ok set \"k\" \"v\" pxat 100 -> ok\n";
+    const std::string set(kSet);
+    const TimedCase cases[] = {
+        {"alive before its deadline", 0, set + "2 50 60 ok get \"k\" -> \"v\"\n", kYes},
+        {"alive at its deadline", 0, set + "2 100 100 ok get \"k\" -> \"v\"\n", kYes},
+        {"seen alive after its deadline", 0, set + "2 200 210 ok get \"k\" -> \"v\"\n", kNo},
+        {"gone after its deadline", 0, set + "2 200 210 ok get \"k\" -> nil\n", kYes},
+        {"gone before its deadline", 0, set + "2 50 60 ok get \"k\" -> nil\n", kNo},
+        {"skew lets a late read see it alive", 100, set + "2 150 160 ok get \"k\" -> \"v\"\n",
+         kYes},
+        {"but not later than the skew", 100, set + "2 250 260 ok get \"k\" -> \"v\"\n", kNo},
+        {"concurrent reads across the deadline", 0,
+         set + "2 95 105 ok get \"k\" -> nil\n3 90 110 ok get \"k\" -> \"v\"\n", kYes},
+        // Once an operation saw the key expired, no later one sees it alive,
+        // whatever the skew: time never goes back.
+        {"expired, then alive again", 100,
+         set + "2 150 160 ok get \"k\" -> nil\n3 170 180 ok get \"k\" -> \"v\"\n", kNo},
+        {"incr keeps the deadline", 0,
+         "1 0 10 ok set \"k\" \"5\" pxat 100 -> ok\n2 20 30 ok incr \"k\" 1 -> 6\n"
+         "3 200 210 ok get \"k\" -> nil\n",
+         kYes},
+        {"incr's value outlives the deadline", 0,
+         "1 0 10 ok set \"k\" \"5\" pxat 100 -> ok\n2 20 30 ok incr \"k\" 1 -> 6\n"
+         "3 200 210 ok get \"k\" -> \"6\"\n",
+         kNo},
+        {"incr of an expired key starts at 0", 0,
+         "1 0 10 ok set \"k\" \"5\" pxat 100 -> ok\n2 200 210 ok incr \"k\" 1 -> 1\n", kYes},
+        {"an unknown incr may land after the deadline", 0,
+         "1 0 10 ok set \"k\" \"5\" pxat 100 -> ok\n2 90 - unknown incr \"k\" 1\n"
+         "3 300 310 ok get \"k\" -> \"1\"\n",
+         kYes},
+        {"but what it wrote before the deadline expires", 0,
+         "1 0 10 ok set \"k\" \"5\" pxat 100 -> ok\n2 90 - unknown incr \"k\" 1\n"
+         "3 300 310 ok get \"k\" -> \"6\"\n",
+         kNo},
+        {"set nx on an expired key", 0, set + "2 200 210 ok cas \"k\" nil \"w\" -> ok\n", kYes},
+        {"set nx on a live key", 0, set + "2 50 60 ok cas \"k\" nil \"w\" -> ok\n", kNo},
+        {"a plain set clears the deadline", 0,
+         set + "2 20 30 ok set \"k\" \"w\" -> ok\n3 200 210 ok get \"k\" -> \"w\"\n", kYes},
+        {"del of an expired key", 0, set + "2 200 210 ok del \"k\" -> 0\n", kYes},
+        {"del of an expired key finds nothing", 0, set + "2 200 210 ok del \"k\" -> 1\n", kNo},
+        {"a deadline already past", 0,
+         "1 50 60 ok set \"k\" \"v\" pxat 10 -> ok\n2 70 80 ok get \"k\" -> nil\n", kYes},
+    };
+    for (const TimedCase& c : cases) {
+        SCOPED_TRACE(c.name);
+        const CheckResult r = check_linearizable(timed_history(c.history, c.skew_ms));
+        EXPECT_EQ(verdict_name(r.verdict), verdict_name(c.want)) << r.report();
+    }
 }
 
 TEST(Linearizability, KeysAreIndependent) {
